@@ -1,0 +1,107 @@
+"""presidio-analyzer wired to run offline and cheaply: the detection back end of stage 7 (scrub_pii).
+
+Out of the box presidio is unusable on an offline node: `AnalyzerEngine()` downloads en_core_web_lg, and its
+e-mail recognizer calls `tldextract.extract`, whose default extractor fetches the public suffix list over the
+network. Here:
+- the pattern recognizers are built directly: they need no NLP engine, so the fast path loads no spaCy at all;
+- e-mail domains are validated against the public suffix list snapshot bundled in the tldextract wheel
+  (`TLDExtract(cache_dir=None, suffix_list_urls=())`: no fetch, no cache write);
+- an `AnalyzerEngine` is built only on demand: on a blank spaCy pipeline (`spacy.blank("en")` in memory, no
+  model, no disk) for the plain-presidio baseline, or on a spaCy model the user installed, for NER.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# presidio entity names for our short names (the benchmark's PII types)
+PRESIDIO_ENTITY = {
+    "email": "EMAIL_ADDRESS", "ipv4": "IP_ADDRESS", "ipv6": "IP_ADDRESS", "phone": "PHONE_NUMBER",
+    "credit_card": "CREDIT_CARD", "iban": "IBAN_CODE", "ssn": "US_SSN", "person": "PERSON", "location": "LOCATION",
+}
+NER_ENTITIES = ("person", "location")
+
+# Regions whose national formats the phone validator knows. presidio's default is US GB DE FR IL IN CA BR
+# (PhoneRecognizer.DEFAULT_SUPPORTED_REGIONS); AU IE NZ ZA added for English-language web text.
+PHONE_REGIONS = ("US", "GB", "AU", "DE", "FR", "IE", "IN", "NZ", "ZA", "IL", "BR")
+
+
+def offline_tldextract():
+    """tldextract on its bundled suffix-list snapshot: never touches the network or the disk."""
+    import tldextract
+
+    return tldextract.TLDExtract(cache_dir=None, suffix_list_urls=(), fallback_to_snapshot=True)
+
+
+def _email_recognizer():
+    from presidio_analyzer.predefined_recognizers import EmailRecognizer
+
+    class OfflineEmailRecognizer(EmailRecognizer):
+        """presidio's e-mail recognizer; the domain must end in a public suffix (as upstream), checked offline."""
+
+        _tld = offline_tldextract()
+
+        def validate_result(self, pattern_text: str) -> bool:
+            return self._tld(pattern_text.rpartition("@")[2]).fqdn != ""
+
+    return OfflineEmailRecognizer()
+
+
+def pattern_recognizers() -> dict:
+    """presidio's pattern recognizers by our entity group name ("ip" covers IPv4 and IPv6)."""
+    from presidio_analyzer.predefined_recognizers import (CreditCardRecognizer, IbanRecognizer, IpRecognizer,
+                                                          PhoneRecognizer, UsSsnRecognizer)
+
+    return {
+        "email": _email_recognizer(),
+        "ip": IpRecognizer(),
+        # leniency 0 (POSSIBLE) finds the spans; our validator decides (valid in a region, or a phone shape),
+        # because numbers in fiction ranges such as (555) 010-1234 are not "valid" for libphonenumber.
+        # GB+US: between them their POSSIBLE matchers find international, NANP and 0-trunk national forms.
+        "phone": PhoneRecognizer(supported_regions=("GB", "US"), leniency=0),
+        "credit_card": CreditCardRecognizer(),
+        "iban": IbanRecognizer(),
+        "ssn": UsSsnRecognizer(),
+    }
+
+
+def blank_nlp_engine():
+    """presidio's spaCy engine on `spacy.blank("en")`: tokenizer only, nothing to download or read from disk."""
+    import spacy
+    from presidio_analyzer.nlp_engine import SpacyNlpEngine
+
+    engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": "blank:en"}])
+    engine.nlp = {"en": spacy.blank("en")}  # is_loaded() is now True, so load() (and its download) never runs
+    return engine
+
+
+def model_nlp_engine(model: str):
+    """presidio's spaCy engine on an installed model (package name or path); raise if it is not installed."""
+    import spacy
+    from presidio_analyzer.nlp_engine import SpacyNlpEngine
+
+    if not (spacy.util.is_package(model) or Path(model).exists()):
+        raise RuntimeError(
+            f"spaCy model {model!r} is not installed, and PII NER needs it. Install it with "
+            f"`python -m spacy download {model}`; on an offline node, `pip install` the model wheel "
+            f"(from https://github.com/explosion/spacy-models/releases) or pass the path of a saved pipeline. "
+            f"Or drop the NER flag: the pattern entities need no model.")
+    engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": model}])
+    engine.nlp = {"en": spacy.load(model)}
+    return engine
+
+
+def analyzer_engine(nlp_engine, recognizers):
+    """An AnalyzerEngine over exactly these recognizers (no predefined registry, no default NLP engine)."""
+    from presidio_analyzer import AnalyzerEngine
+    from presidio_analyzer.recognizer_registry import RecognizerRegistry
+
+    return AnalyzerEngine(registry=RecognizerRegistry(recognizers=list(recognizers)), nlp_engine=nlp_engine)
+
+
+def ner_analyzer(model: str):
+    """AnalyzerEngine with spaCy's NER (PERSON, LOCATION) from an installed model."""
+    from presidio_analyzer.predefined_recognizers import SpacyRecognizer
+
+    engine = model_nlp_engine(model)
+    return analyzer_engine(engine, [SpacyRecognizer(supported_entities=["PERSON", "LOCATION"])])

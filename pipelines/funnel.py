@@ -1,0 +1,71 @@
+"""The run's funnel: per step, documents in and out and why the others went, from datatrove's merged stats.
+
+    python -m pipelines.funnel out/        # print it again (e.g. after Slurm jobs finished) and rewrite stats.json
+
+Each executor stage writes `OUTPUT/logs/<stage>/stats.json` (datatrove merges its tasks' stats). This module
+reads them in stage order and keeps, per step, `in` (datatrove's `total`), `out` (`forwarded`) and every counter
+whose name is a reason: `dropped_*`, `skipped_*`, `file_*`, `pii_*`, `extract_*`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+REASON_PREFIXES = ("dropped_", "skipped_", "file_", "pii_", "dedup_")
+
+
+def _count(value) -> int | float:
+    return value["total"] if isinstance(value, dict) else value
+
+
+def step_summary(step: dict) -> dict:
+    stats = {k: _count(v) for k, v in step.get("stats", {}).items()}
+    summary = {"step": step["name"].split(": ", 1)[-1], "in": stats.get("total"), "out": stats.get("forwarded"),
+               "seconds": round(step.get("time_stats", {}).get("total", 0.0), 3)}
+    summary["reasons"] = {k: v for k, v in sorted(stats.items()) if k.startswith(REASON_PREFIXES)}
+    summary["counters"] = {k: v for k, v in sorted(stats.items())
+                           if k not in summary["reasons"] and k not in ("total", "forwarded", "dropped")}
+    return summary
+
+
+def read_funnel(output: str) -> dict:
+    """{stage name: [step summaries]} for every stage that has finished writing its stats."""
+    logs = os.path.join(output, "logs")
+    funnel = {}
+    for stage in sorted(os.listdir(logs)) if os.path.isdir(logs) else []:
+        path = os.path.join(logs, stage, "stats.json")
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                funnel[stage] = [step_summary(s) for s in json.load(f)]
+    return funnel
+
+
+def write_funnel(output: str) -> dict:
+    funnel = read_funnel(output)
+    tmp = os.path.join(output, "stats.json.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(funnel, f, indent=2)
+    os.replace(tmp, os.path.join(output, "stats.json"))
+    return funnel
+
+
+def _fmt(n) -> str:
+    return "" if n is None else f"{n:,}" if isinstance(n, int) else f"{n:,.0f}"
+
+
+def print_funnel(funnel: dict, file=sys.stdout) -> None:
+    print(f"{'stage / step':<44}{'in':>10}{'out':>10}{'cpu s':>9}", file=file)
+    for stage, steps in funnel.items():
+        print(f"[{stage}]", file=file)
+        for s in steps:
+            print(f"  {s['step'][:42]:<42}{_fmt(s['in']):>10}{_fmt(s['out']):>10}{s['seconds']:>9.1f}", file=file)
+            for reason, n in s["reasons"].items():
+                print(f"      {reason:<38}{_fmt(n):>10}", file=file)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: python -m pipelines.funnel OUTPUT_DIR")
+    print_funnel(write_funnel(sys.argv[1]))
