@@ -96,12 +96,10 @@ class WordSplitter:
 
     def _pieces(self, chunk: str) -> tuple[str, ...]:
         if self._nlp is None:
-            import spacy  # only here: the "whitespace" splitter works without spaCy
-
-            self._nlp = spacy.blank("en")
+            self._nlp = spacy_english_tokenizer()
         if len(self._cache) >= _WORD_CACHE_MAX:
             self._cache.clear()
-        pieces = tuple(t for t in (tok.text.strip() for tok in self._nlp.tokenizer(chunk)) if t)
+        pieces = tuple(t for t in (tok.text.strip() for tok in self._nlp(chunk)) if t)
         self._cache[chunk] = pieces
         return pieces
 
@@ -122,6 +120,23 @@ class WordSplitter:
 
     def __getstate__(self):  # executors pickle steps: ship the splitter without spaCy or its cache
         return {"kind": self.kind, "_nlp": None, "_cache": {}}
+
+
+def spacy_english_tokenizer():
+    """The tokenizer of spaCy's `blank("en")` (datatrove's English word tokenizer), built from the English
+    defaults directly: `spacy.blank` also imports every registered spaCy plugin (presidio, transformers...),
+    which costs seconds per process. Imported here only: the "whitespace" splitter works without spaCy."""
+    from spacy.lang.en import English
+    from spacy.tokenizer import Tokenizer
+    from spacy.util import compile_infix_regex, compile_prefix_regex, compile_suffix_regex
+    from spacy.vocab import Vocab
+
+    d = English.Defaults
+    return Tokenizer(
+        Vocab(), rules=d.tokenizer_exceptions, prefix_search=compile_prefix_regex(d.prefixes).search,
+        suffix_search=compile_suffix_regex(d.suffixes).search,
+        infix_finditer=compile_infix_regex(d.infixes).finditer, token_match=d.token_match, url_match=d.url_match,
+    )
 
 
 def _sha1_64(s: str) -> int:
@@ -148,15 +163,19 @@ def permutations(seed: int, num_hashes: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _mod_mersenne(x: np.ndarray) -> np.ndarray:
-    """x % (2^61 - 1) in place for uint64 x: x = hi·2^61 + lo ≡ hi + lo, which is < 2p; one subtraction."""
+    """x % (2^61 - 1) in place for uint64 x, without a division: x = hi·2^61 + lo ≡ hi + lo =: r ≤ p + 7, and
+    r mod p = (r + ((r + 1) >> 61)) & p (the carry is 1 exactly when r ≥ p)."""
     hi = x >> np.uint64(61)
     np.bitwise_and(x, MERSENNE, out=x)
     x += hi
-    np.subtract(x, MERSENNE, out=x, where=x >= MERSENNE)
+    np.add(x, np.uint64(1), out=hi)
+    np.right_shift(hi, np.uint64(61), out=hi)
+    x += hi
+    np.bitwise_and(x, MERSENNE, out=x)
     return x
 
 
-def minhash_signatures(shingles: list[np.ndarray], config: MinhashConfig, chunk: int = 65536) -> np.ndarray:
+def minhash_signatures(shingles: list[np.ndarray], config: MinhashConfig, chunk: int = 1024) -> np.ndarray:
     """(docs, bands·rows) uint64 minima of `(h·a + b) mod p` (uint64 wrap in h·a as in datatrove), one numpy
     pass over the shingles of many documents. Rows of documents without shingles are all 0xFF…"""
     a, b = permutations(config.seed, config.num_hashes)

@@ -12,6 +12,7 @@ network. Here:
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 # presidio entity names for our short names (the benchmark's PII types)
@@ -21,9 +22,24 @@ PRESIDIO_ENTITY = {
 }
 NER_ENTITIES = ("person", "location")
 
-# Regions whose national formats the phone validator knows. presidio's default is US GB DE FR IL IN CA BR
-# (PhoneRecognizer.DEFAULT_SUPPORTED_REGIONS); AU IE NZ ZA added for English-language web text.
-PHONE_REGIONS = ("US", "GB", "AU", "DE", "FR", "IE", "IN", "NZ", "ZA", "IL", "BR")
+# Regions in which a number "valid" for libphonenumber counts as a phone number (national formats that no shape
+# rule in pii_rules covers). presidio's default is US GB DE FR IL IN CA BR (PhoneRecognizer.
+# DEFAULT_SUPPORTED_REGIONS); English-web regions instead. DE, ZA, IL and BR are left out: their open numbering
+# plans make most 7-10 digit runs "valid" (order #3747372, PO 0842-3759). CA is covered by US (NANP).
+PHONE_REGIONS = ("US", "GB", "AU", "IE", "NZ", "IN", "FR")
+
+
+def import_presidio() -> None:
+    """Import presidio_analyzer without transformers. presidio imports it at package import only for its optional
+    Hugging Face NER engine: seconds per worker and hundreds of MB that this stage never uses. The block lasts
+    for this import only; presidio keeps its "transformers not installed" fallback."""
+    if "presidio_analyzer" in sys.modules or "transformers" in sys.modules:
+        return
+    sys.modules["transformers"] = None  # makes `import transformers` raise ImportError
+    try:
+        import presidio_analyzer  # noqa: F401
+    finally:
+        del sys.modules["transformers"]
 
 
 def offline_tldextract():
@@ -34,6 +50,7 @@ def offline_tldextract():
 
 
 def _email_recognizer():
+    import_presidio()
     from presidio_analyzer.predefined_recognizers import EmailRecognizer
 
     class OfflineEmailRecognizer(EmailRecognizer):
@@ -49,16 +66,24 @@ def _email_recognizer():
 
 def pattern_recognizers() -> dict:
     """presidio's pattern recognizers by our entity group name ("ip" covers IPv4 and IPv6)."""
-    from presidio_analyzer.predefined_recognizers import (CreditCardRecognizer, IbanRecognizer, IpRecognizer,
-                                                          PhoneRecognizer, UsSsnRecognizer)
+    import_presidio()
+    from presidio_analyzer.predefined_recognizers import (
+        CreditCardRecognizer,
+        IbanRecognizer,
+        IpRecognizer,
+        PhoneRecognizer,
+        UsSsnRecognizer,
+    )
 
     return {
         "email": _email_recognizer(),
         "ip": IpRecognizer(),
         # leniency 0 (POSSIBLE) finds the spans; our validator decides (valid in a region, or a phone shape),
         # because numbers in fiction ranges such as (555) 010-1234 are not "valid" for libphonenumber.
-        # GB+US: between them their POSSIBLE matchers find international, NANP and 0-trunk national forms.
-        "phone": PhoneRecognizer(supported_regions=("GB", "US"), leniency=0),
+        # One region per candidate (see pii_rules.number_groups): GB's POSSIBLE matcher finds international
+        # and 0-trunk national forms, US's the NANP forms (1-800-555-0199, which GB's does not find).
+        "phone_gb": PhoneRecognizer(supported_regions=("GB",), leniency=0),
+        "phone_us": PhoneRecognizer(supported_regions=("US",), leniency=0),
         "credit_card": CreditCardRecognizer(),
         "iban": IbanRecognizer(),
         "ssn": UsSsnRecognizer(),
@@ -67,6 +92,7 @@ def pattern_recognizers() -> dict:
 
 def blank_nlp_engine():
     """presidio's spaCy engine on `spacy.blank("en")`: tokenizer only, nothing to download or read from disk."""
+    import_presidio()
     import spacy
     from presidio_analyzer.nlp_engine import SpacyNlpEngine
 
@@ -75,10 +101,9 @@ def blank_nlp_engine():
     return engine
 
 
-def model_nlp_engine(model: str):
-    """presidio's spaCy engine on an installed model (package name or path); raise if it is not installed."""
+def require_model(model: str) -> None:
+    """Raise, saying how to install it, unless the spaCy model (package name or saved pipeline path) is here."""
     import spacy
-    from presidio_analyzer.nlp_engine import SpacyNlpEngine
 
     if not (spacy.util.is_package(model) or Path(model).exists()):
         raise RuntimeError(
@@ -86,6 +111,15 @@ def model_nlp_engine(model: str):
             f"`python -m spacy download {model}`; on an offline node, `pip install` the model wheel "
             f"(from https://github.com/explosion/spacy-models/releases) or pass the path of a saved pipeline. "
             f"Or drop the NER flag: the pattern entities need no model.")
+
+
+def model_nlp_engine(model: str):
+    """presidio's spaCy engine on an installed model (package name or path); raise if it is not installed."""
+    require_model(model)
+    import_presidio()
+    import spacy
+    from presidio_analyzer.nlp_engine import SpacyNlpEngine
+
     engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": model}])
     engine.nlp = {"en": spacy.load(model)}
     return engine
@@ -93,6 +127,7 @@ def model_nlp_engine(model: str):
 
 def analyzer_engine(nlp_engine, recognizers):
     """An AnalyzerEngine over exactly these recognizers (no predefined registry, no default NLP engine)."""
+    import_presidio()
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.recognizer_registry import RecognizerRegistry
 
@@ -101,6 +136,7 @@ def analyzer_engine(nlp_engine, recognizers):
 
 def ner_analyzer(model: str):
     """AnalyzerEngine with spaCy's NER (PERSON, LOCATION) from an installed model."""
+    import_presidio()
     from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
     engine = model_nlp_engine(model)

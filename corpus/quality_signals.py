@@ -1,15 +1,15 @@
 """Stage 5 scores: pure functions that measure a text for the Gopher, C4 and FineWeb quality rules.
 
 Nothing here decides; `corpus.filter_quality` compares these numbers with thresholds. The text is split into
-lines once and into words once (`TextView`), and every signal group reads that one split: datatrove instead runs
-spaCy in the Gopher repetition, Gopher quality, C4 (once per line) and FineWeb filters.
+lines once and into words once (`TextView`), and every signal group reads that one split: datatrove instead
+runs spaCy in the Gopher repetition, Gopher quality, C4 (once per line) and FineWeb filters.
 
-Word splitting: FineWeb with datatrove 0.10.1 uses spaCy `blank("en")`. `split_words` is a regex that reproduces
-its English tokens closely (clitics 's/n't/'re split off, numbers such as 3.5 and 1,000 kept whole, U.S./e.g. kept,
-URLs kept, punctuation one token per character except "..." and "--"). Known differences, measured on the bench
-texts (tokens 117,229 spaCy vs ~117,900 regex; decisions identical, see docs/stage_5_filter_quality.md): spaCy
-keeps some hyphenated codes whole (COVID-19, +44), splits digits from units (5m → 5 m), and knows a longer list
-of abbreviations (etc., a.m.).
+Word splitting: FineWeb with datatrove 0.10.1 uses spaCy `blank("en")`. `split_words` is a regex that
+reproduces its English tokens closely (clitics 's/n't/'re split off, numbers such as 3.5 and 1,000 kept whole,
+U.S./e.g. kept, URLs kept, punctuation one token per character except "..." and "--"). Known differences,
+measured on the bench texts (117,229 spaCy tokens vs 117,581; same decisions, see
+docs/stage_5_filter_quality.md): spaCy keeps some hyphenated codes whole (COVID-19, +44), splits digits from
+units (5m → 5 m), and knows a longer list of abbreviations (etc., a.m.).
 """
 
 from __future__ import annotations
@@ -26,19 +26,21 @@ STOP_WORDS = frozenset(("the", "be", "to", "of", "and", "that", "have", "with"))
 TOP_NGRAM_SIZES = (2, 3, 4)  # Gopher Table A1: top n-gram character fraction
 DUP_NGRAM_SIZES = (5, 6, 7, 8, 9, 10)  # Gopher Table A1: duplicate n-gram character fraction
 _TERMINAL = tuple(TERMINAL_PUNCTUATION)  # datatrove 0.10.1 FineWebQualityFilter stop chars (no quotes)
-# What a line may end with after its last sentence: closing quotes/brackets, and "|" cell borders that
-# trafilatura writes for <table> layouts. Used by the FineWeb line-punctuation signal (see fineweb_signals).
-_LINE_CLOSERS = "\"'”’»)]}|\\ \t*_"
+_LINE_CLOSERS = "\"'”’»)]} \t*_"  # may follow a sentence's final mark: closing quotes, brackets, emphasis
 
+_CLITIC = r"(?:[sSdDmM]|re|RE|ve|VE|ll|LL)\b"  # 's 're 've 'll 'd 'm: spaCy splits them off
+_ABBREVIATIONS = "Mr|Mrs|Ms|Dr|Prof|St|Jr|Sr|vs|Mt|Inc|Ltd|Co|Corp|Gov|Sen|Rep|Gen|Lt|Col|Sgt|Capt"
+_CJK = "\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff"
 _WORD_RE = re.compile(
-    r"""(?:https?://|www\.)\S+?(?=[.,;:!?"')\]]*(?:\s|$))        # URL, trailing punctuation split off
-    |(?:[^\W\d_]\.){2,}                                            # U.S. e.g. i.e. keep their dots
-    |(?:Mr|Mrs|Ms|Dr|Prof|St|Jr|Sr|vs|Mt|Inc|Ltd|Co|Corp|Gov|Sen|Rep|Gen|Lt|Col|Sgt|Capt)\.(?=\s+\w)
-    |\w+?(?=n['’]t\b)|(?<=\w)n['’]t\b                              # do|n't, ca|n't
-    |(?<=\w)['’](?:[sSdDmM]|re|RE|ve|VE|ll|LL)\b                   # 's 're 've 'll 'd 'm are tokens
-    |[Cc]an(?=not\b)|\d+(?:[.,:/]\d+)+                             # can|not; 3.5 1,000 10:30 9/11
-    |\w+(?:['’](?!(?:[sSdDmM]|re|RE|ve|VE|ll|LL)\b)\w+|(?<=[^\W\d_])-(?=\d)\w+)*(?:\.\w+)*  # O'Neill COVID-19 a.com
-    |\.{2,}|-{2,}|[^\w\s]                                          # "...", "--", any other symbol
+    rf"""(?:https?://|www\.)\S+?(?=[.,;:!?"')\]]*(?:\s|$))     # URL, trailing punctuation split off
+    |[{_CJK}]\S*?(?=[、。，．；：？！」』）”]*(?:\s|$))           # CJK run up to a space (no inner split)
+    |[\w.+-]+@[\w-]+(?:\.[\w-]+)+|@\w+                         # e-mail address, @handle
+    |(?:[^\W\d_]\.)+(?!\w)|(?:{_ABBREVIATIONS})\.(?=\s+\w)    # U.S. e.g. r. Mr. keep their dots
+    |\w+?(?=n['’]t\b)|(?<=\w)n['’]t\b                           # do|n't, ca|n't
+    |(?<=\w)['’]{_CLITIC}|[Cc]an(?=not\b)                        # John|'s, can|not
+    |\d+(?:[.,:/–—]\d+)+                                         # 3.5 1,000 10:30 9/11 1919–1932
+    |\w+(?:['’](?!{_CLITIC})\w+|(?<=[^\W\d_])-(?=\d)\w+)*(?:\.\w+)*  # word, O'Neill, COVID-19, a.com
+    |\.{{2,}}|-{{2,}}|[^\w\s]                                     # "...", "--", any other symbol
     """,
     re.VERBOSE,
 )
@@ -71,9 +73,9 @@ def count_sentences(words: list[str]) -> int:
 
 
 class TextView:
-    """One text split once into lines ("\\n") and words (per line, so the C4 sentence count can reuse them)."""
+    """One text split once into lines ("\\n") and words (per line: the C4 sentence count reuses them)."""
 
-    __slots__ = ("text", "lines", "line_words", "words")
+    __slots__ = ("line_words", "lines", "text", "words")
 
     def __init__(self, text: str):
         self.text = text
@@ -87,7 +89,7 @@ def _ratio(num: float, den: float) -> float:
 
 
 def _top_ngram_chars(words: list[str], n: int) -> int:
-    """Characters covered by the most frequent n-gram (" "-joined, times its count), as datatrove's Gopher filter."""
+    """Characters in the most frequent n-gram (" "-joined, times its count), as datatrove's Gopher filter."""
     if len(words) < n:
         return 0
     grams = Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
@@ -103,6 +105,7 @@ def gopher_repetition_signals(view: TextView) -> dict[str, float]:
     lines = re.split(r"\n+", text)
     line_dups, line_dup_chars = find_duplicates(lines)
     out = {
+        "gopher_rep_chars": len(text.strip()),
         "gopher_rep_dup_para_frac": _ratio(para_dups, len(paragraphs)),
         "gopher_rep_dup_para_char_frac": _ratio(para_dup_chars, n_chars),
         "gopher_rep_dup_line_frac": _ratio(line_dups, len(lines)),
@@ -110,31 +113,49 @@ def gopher_repetition_signals(view: TextView) -> dict[str, float]:
     }
     for n in TOP_NGRAM_SIZES:
         out[f"gopher_rep_top_{n}_gram"] = _ratio(_top_ngram_chars(view.words, n), n_chars)
+    dup_chars = 1
     for n in DUP_NGRAM_SIZES:
-        out[f"gopher_rep_dup_{n}_gram"] = _ratio(find_all_duplicate(view.words, n), n_chars)
+        # no repeated n-gram means no repeated longer one either: skip the quadratic-ish scans of clean prose
+        dup_chars = find_all_duplicate(view.words, n) if dup_chars else 0
+        out[f"gopher_rep_dup_{n}_gram"] = _ratio(dup_chars, n_chars)
     return out
+
+
+def _has_alpha(word: str) -> bool:
+    return any(c.isalpha() for c in word)
 
 
 def gopher_quality_signals(view: TextView) -> dict[str, float | int]:
     """Gopher (arXiv 2112.11446, §A1 "quality filters") document statistics, datatrove's definitions."""
     text, words = view.text, view.words
     n_words = len(words)  # every token, symbols included (denominator of the ratios, as datatrove)
-    word_lengths = [len(w) for w in words if any(ch not in PUNCTUATION_SET for ch in w)]
+    kinds = {w: (not PUNCTUATION_SET.issuperset(w), _has_alpha(w)) for w in set(words)}  # per distinct word
+    real_words = [w for w in words if kinds[w][0]]  # not only punctuation
+    word_lengths = [len(w) for w in real_words]
+    alpha_words = sum(kinds[w][1] for w in real_words)
     lines = text.splitlines()
     return {
         "gopher_words": len(word_lengths),  # words with a non-symbol character
         "gopher_avg_word_length": _ratio(sum(word_lengths), len(word_lengths)),
         "gopher_hash_ratio": _ratio(text.count("#"), n_words),
         "gopher_ellipsis_ratio": _ratio(text.count("...") + text.count("…"), n_words),
-        "gopher_bullet_lines_ratio": _ratio(sum(s.lstrip().startswith(("•", "-")) for s in lines), len(lines)),
-        "gopher_end_ellipsis_lines_ratio": _ratio(sum(s.rstrip().endswith(("...", "…")) for s in lines), len(lines)),
-        "gopher_alpha_words_ratio": _ratio(sum(any(c.isalpha() for c in w) for w in words), n_words),
+        "gopher_bullet_lines_ratio": _ratio(
+            sum(s.lstrip().startswith(("•", "-")) for s in lines), len(lines)
+        ),
+        "gopher_end_ellipsis_lines_ratio": _ratio(
+            sum(s.rstrip().endswith(("...", "…")) for s in lines), len(lines)
+        ),
+        # Gopher: "80% of words contain at least one alphabetic character". datatrove divides by every token,
+        # punctuation included (`_tokens_`), which puts prose with numbers (prices, phones) near 0.8; ours
+        # divides by the same words it counts for gopher_words.
+        "gopher_alpha_words_ratio": _ratio(alpha_words, len(real_words)),
+        "gopher_alpha_tokens_ratio": _ratio(alpha_words, n_words),  # symbol-only tokens have no letter
         "gopher_stop_words": len(STOP_WORDS.intersection(words)),  # distinct, case-sensitive as datatrove
     }
 
 
 def c4_signals(view: TextView) -> dict[str, int]:
-    """C4 (Raffel et al. 2020 §2.2; tfds c4_utils.py) document checks, on a text already cleaned line by line."""
+    """C4 (Raffel et al. 2020 §2.2; tfds c4_utils.py) document checks, on a text cleaned line by line."""
     low = view.text.lower()
     return {
         "c4_sentences": sum(count_sentences(ws) for ws in view.line_words),
@@ -143,25 +164,40 @@ def c4_signals(view: TextView) -> dict[str, int]:
     }
 
 
-def _ends_sentence(line: str) -> bool:
-    return line.rstrip(_LINE_CLOSERS).endswith(_TERMINAL)
+_CELL_BORDER = re.compile(
+    r"(?<!\\)\|"
+)  # trafilatura writes table rows as "| cell | cell |", literal pipes as "\\|"
+
+
+def line_punct_chars(lines: list[str]) -> float:
+    """Share of characters in table cells / lines that end a sentence (ours; FineWeb counts whole lines).
+
+    Each line is cut at table-cell borders, and trailing closers (quotes, brackets, "*", "_") are ignored
+    before the terminal-punctuation test; cells are weighted by length. An article paragraph laid out in a
+    table cell ("| nav | The article ... form." | |") counts for its length, not as one unpunctuated line.
+    """
+    total = punct = 0
+    for line in lines:
+        for cell in _CELL_BORDER.split(line):
+            cell = cell.strip()
+            total += len(cell)
+            if cell.rstrip(_LINE_CLOSERS).endswith(_TERMINAL):
+                punct += len(cell)
+    return _ratio(punct, total)
 
 
 def fineweb_signals(view: TextView) -> dict[str, float | int]:
-    """FineWeb (arXiv 2406.17557 §3.3; datatrove fineweb_quality_filter.py) line statistics.
+    """FineWeb (arXiv 2406.17557 §3.3; datatrove fineweb_quality_filter.py) statistics of non-empty lines.
 
-    `fineweb_line_punct_ratio` is datatrove's (share of non-empty lines ending in terminal punctuation).
-    `fineweb_line_punct_chars` is ours: the same share weighted by line length, after trailing closers
-    (quotes, brackets, table "|" borders) are stripped, so one long article paragraph laid out in a table cell
-    counts for its length rather than as one line among navigation rows.
+    `fineweb_line_punct_ratio` is datatrove's (share of lines ending in terminal punctuation);
+    `fineweb_line_punct_chars` is the length-weighted, table-aware variant (see `line_punct_chars`).
     """
     lines = [line for line in view.lines if line.strip()]
-    n_chars = sum(len(line) for line in lines)
     short = sum(len(line) <= 30 for line in lines)  # FineWeb: short_line_length 30
     return {
         "fineweb_lines": len(lines),
         "fineweb_line_punct_ratio": _ratio(sum(line.endswith(_TERMINAL) for line in lines), len(lines)),
-        "fineweb_line_punct_chars": _ratio(sum(len(line) for line in lines if _ends_sentence(line)), n_chars),
+        "fineweb_line_punct_chars": line_punct_chars(lines),
         "fineweb_short_line_ratio": _ratio(short, len(lines)),
         "fineweb_char_dup_ratio": _ratio(find_duplicates(lines)[1], len(view.text) - view.text.count("\n")),
         "fineweb_list_ratio": _ratio(view.text.count("\n"), len(view.words)),  # newlines per word
@@ -179,10 +215,15 @@ def quality_signals(text: str) -> dict[str, float | int]:
     }
 
 
-def c4_clean_lines(text: str, max_word_length: int | None = 1000, min_words_per_line: int | None = 3,
-                   remove_citations: bool = True, drop_javascript: bool = True,
-                   drop_policy: bool = True) -> tuple[str, Counter]:
-    """C4's line-level cleaning, in datatrove C4QualityFilter's order (terminal-punctuation rule off, as FineWeb).
+def c4_clean_lines(
+    text: str,
+    max_word_length: int | None = 1000,
+    min_words_per_line: int | None = 3,
+    remove_citations: bool = True,
+    drop_javascript: bool = True,
+    drop_policy: bool = True,
+) -> tuple[str, Counter]:
+    """C4's line cleaning in datatrove C4QualityFilter's order (terminal-punctuation rule off, as FineWeb).
 
     Returns the kept lines (stripped, joined by "\\n") and a count of removed lines per reason. Lines with
     "lorem ipsum" or "{" are kept so the document-level C4 check sees them exactly where datatrove would.

@@ -1,16 +1,16 @@
 """Stage 1 · read_warc: WARC `response` records → `Document(html)`, one per HTTP 200 HTML capture.
 
 What is kept: `response` records with HTTP status 200 whose payload is HTML. The type is decided by
-`WARC-Identified-Payload-Type` (Common Crawl's own detection) first, then the HTTP `Content-Type`, and the first
-bytes are always sniffed, so a PDF or binary garbage labelled `text/html` is dropped too; a payload with neither
-type must start like HTML. Charset decoding is `corpus.decode_html.decode_html` (BOM → header → meta → detection).
-`WARC-Truncated` payloads (Common Crawl cuts them at 1 MiB) are kept and marked `metadata["warc_truncated"]`.
+`WARC-Identified-Payload-Type` (Common Crawl's own detection) first, then the HTTP `Content-Type`, and the
+first bytes are always sniffed, so a PDF or binary garbage labelled `text/html` is dropped too; a payload
+with neither type must start like HTML. Charsets: `corpus.decode_html.decode_html` (BOM, header, meta,
+detection). `WARC-Truncated` payloads (CC cuts them at 1 MiB) are kept, marked `metadata["warc_truncated"]`.
 
 Every skip is counted, never silent (datatrove's reader returns None without a count):
-`skipped_record_type[_<type>]`, `skipped_status[_<code>]`, `skipped_non_html[_declared|_magic|_binary|_untyped]`,
-`skipped_empty`, `skipped_undecodable[_content_encoding]`; and per file `file_empty`, `file_unreadable`,
-`file_truncated` (a cut or corrupt gzip member: logged with file and byte offset, the records before it are kept,
-the task goes on with its next file).
+`skipped_record_type[_<type>]`, `skipped_status[_<code>]`, `skipped_empty`,
+`skipped_non_html[_declared|_magic|_binary|_untyped]`, `skipped_undecodable[_content_encoding]`; per file
+`file_empty`, `file_unreadable`, `file_no_records`, `file_truncated` (a cut or corrupt gzip member: logged
+with file and byte offset, the records before it are kept, the task goes on with its next file).
 
 Library call: `iter_warc_documents(path_or_fileobj)`; pipeline step: `WarcReader(paths)`.
 """
@@ -24,15 +24,25 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from loguru import logger
 
-from corpus.decode_html import HTML_TYPES, decode_html, looks_like_html, media_type, sniff_non_html
+from corpus.decode_html import HTML_TYPES, decode_html, gunzip_stray, media_type, payload_reason
 
-SNIFF_BYTES = 4096  # enough for every file signature and a stable control-byte fraction
+# types that say nothing: the bytes decide, as for a missing type (WHATWG MIME sniffing treats them alike)
+UNKNOWN_TYPES = frozenset(
+    {
+        "application/octet-stream",
+        "binary/octet-stream",
+        "application/unknown",
+        "unknown/unknown",
+        "*/*",
+        "application/x-unknown-content-type",
+    }
+)
 Opener = Callable[[str], BinaryIO]
 OnSkip = Callable[..., None]
 
 
 def default_opener(path: str) -> BinaryIO:
-    """Local paths, http(s):// and s3:// (s3fs) through fsspec; raw bytes, warcio un-gzips member by member."""
+    """Local paths, http(s):// and s3:// (s3fs) via fsspec; raw bytes (warcio un-gzips member by member)."""
     import fsspec
 
     return fsspec.open(path, "rb").open()
@@ -61,8 +71,7 @@ def _skip_reason(record) -> tuple[str, ...] | None:
     status = http.get_statuscode() if http is not None else None
     if status != "200":
         return ("skipped_status", f"skipped_status_{status}") if status else ("skipped_status",)
-    identified = media_type(record.rec_headers.get_header("WARC-Identified-Payload-Type"))
-    declared = identified or media_type(http.get_header("Content-Type"))
+    declared = _declared_type(record)
     if declared is not None and declared not in HTML_TYPES:
         return "skipped_non_html", "skipped_non_html_declared"
     encoding = (http.get_header("Content-Encoding") or "identity").strip().lower()
@@ -73,23 +82,22 @@ def _skip_reason(record) -> tuple[str, ...] | None:
     return None
 
 
+def _declared_type(record) -> str | None:
+    """The payload type CC identified, else the server's; None when both are absent or say "unknown"."""
+    for value in (
+        record.rec_headers.get_header("WARC-Identified-Payload-Type"),
+        record.http_headers.get_header("Content-Type"),
+    ):
+        kind = media_type(value)
+        if kind and kind not in UNKNOWN_TYPES:
+            return kind
+    return None
+
+
 def _supported_decompressors() -> Iterable[str]:
     from warcio.bufferedreaders import BufferedReader
 
     return BufferedReader.get_supported_decompressors()
-
-
-def _payload_reason(payload: bytes, typed: bool) -> tuple[str, ...] | None:
-    """Why a payload is not an HTML page (stat labels), from its bytes; None to go on."""
-    if not payload.strip():
-        return ("skipped_empty",)
-    head = payload[:SNIFF_BYTES]
-    sniffed = sniff_non_html(head)
-    if sniffed:
-        return "skipped_non_html", f"skipped_non_html_{sniffed}"
-    if not typed and not looks_like_html(head):
-        return "skipped_non_html", "skipped_non_html_untyped"
-    return None
 
 
 def _to_document(record, payload: bytes, dump: str | None, file_path: str | None) -> Document:
@@ -150,7 +158,9 @@ def iter_warc_documents(
             fh.close()
 
 
-def _iter_file(fh: _CountingReader, dump: str | None, file_path: str | None, on_skip: OnSkip) -> Iterator[Document]:
+def _iter_file(
+    fh: _CountingReader, dump: str | None, file_path: str | None, on_skip: OnSkip
+) -> Iterator[Document]:
     from warcio.archiveiterator import ArchiveIterator
 
     n_done, member_start, last_member = 0, None, None
@@ -159,10 +169,9 @@ def _iter_file(fh: _CountingReader, dump: str | None, file_path: str | None, on_
         for record in records:
             member_start, last_member = records.offset, records.reader.decompressor
             doc = _process(record, dump, file_path, on_skip)
-            if record.raw_stream.limit > 0:  # not read by _process: read it here to see whether it is whole
-                records.read_to_end()
-                if record.raw_stream.limit > 0:  # payload ended before its Content-Length: the file was cut
-                    raise EOFError(f"record {record.rec_headers.get_header('WARC-Record-ID')} is cut short")
+            records.read_to_end()  # drain what _process left unread, to see whether the record is whole
+            if record.raw_stream.limit > 0:  # the data ended before the record's Content-Length: file cut
+                raise EOFError(f"record {record.rec_headers.get_header('WARC-Record-ID')} is cut short")
             if isinstance(doc, str):
                 dump = dump or doc  # the warcinfo record names the crawl
             elif doc is not None:
@@ -172,8 +181,11 @@ def _iter_file(fh: _CountingReader, dump: str | None, file_path: str | None, on_
         offset = member_start if member_start is not None else records.offset
         _log_truncated(file_path, offset, n_done, err, on_skip)
         return
-    if last_member is not None and not last_member.eof:
-        _log_truncated(file_path, records.offset, n_done, EOFError("last gzip member has no end"), on_skip)
+    if (last_member is not None and not last_member.eof) or fh.tell() > records.offset:
+        # bytes after the last whole record that make no record: warcio ends quietly on a cut header
+        _log_truncated(
+            file_path, records.offset, n_done, EOFError("data after the last whole record"), on_skip
+        )
     elif n_done == 0:
         on_skip("file_empty" if fh.tell() == 0 else "file_no_records")
         if fh.tell():
@@ -183,8 +195,8 @@ def _iter_file(fh: _CountingReader, dump: str | None, file_path: str | None, on_
 def _log_truncated(file_path, offset: int, n_records: int, err: Exception, on_skip: OnSkip) -> None:
     on_skip("file_truncated")
     logger.error(
-        f"{file_path}: truncated or corrupt gzip member at byte offset {offset} ({type(err).__name__}: {err}); "
-        f"the {n_records} records before it were read; going on with the next file. "
+        f"{file_path}: truncated or corrupt gzip member at byte offset {offset} ({type(err).__name__}: "
+        f"{err}); the {n_records} records before it were read; going on with the next file. "
         "Re-download the file to read the rest."
     )
 
@@ -197,20 +209,17 @@ def _process(record, dump: str | None, file_path: str | None, on_skip: OnSkip) -
     reason = _skip_reason(record)
     if reason is None:
         try:
-            payload = record.content_stream().read()
+            payload = gunzip_stray(record.content_stream().read())
         except Exception:  # a broken chunked/gzip/brotli Content-Encoding
             payload, reason = b"", ("skipped_undecodable",)
     if reason is None:
-        typed = bool(record.rec_headers.get_header("WARC-Identified-Payload-Type")
-                     or record.http_headers.get_header("Content-Type"))
-        reason = _payload_reason(payload, typed)
-    if reason is None and record.raw_stream.limit == 0:
+        reason = payload_reason(payload, typed=_declared_type(record) is not None)
+    if reason is None:
         try:
             return _to_document(record, payload, dump, file_path)
         except Exception:
             reason = ("skipped_undecodable",)
-    if reason is not None:
-        on_skip(*reason)
+    on_skip(*reason)
     return None
 
 
@@ -226,14 +235,24 @@ class WarcReader(PipelineStep):
     type = "📖 - READER"
     _requires_dependencies = ["warcio", ("cchardet", "faust-cchardet")]
 
-    def __init__(self, paths: list[str] | str, dump: str | None = None, opener: Opener | None = None,
-                 limit: int | None = None, sort: bool = True):
+    def __init__(
+        self,
+        paths: list[str] | str,
+        dump: str | None = None,
+        opener: Opener | None = None,
+        limit: int | None = None,
+        sort: bool = True,
+    ):
         super().__init__()
         paths = [paths] if isinstance(paths, str) else list(paths)
         if not paths:
-            raise ValueError("WarcReader got no input paths: pass WARC file paths or URLs (e.g. tests/data/*.warc.gz)")
+            raise ValueError(
+                "WarcReader got no input paths: pass WARC file paths or URLs (e.g. tests/data/*.warc.gz)"
+            )
         if limit is not None and limit < 1:
-            raise ValueError(f"limit={limit}: use None for no limit, or a positive number of documents per task")
+            raise ValueError(
+                f"limit={limit}: use None for no limit, or a positive number of documents per task"
+            )
         self.paths = sorted(paths) if sort else paths
         self.dump, self.opener, self.limit = dump, opener, limit
 
@@ -241,19 +260,24 @@ class WarcReader(PipelineStep):
         """The files task `rank` reads: every `world_size`-th path, starting at `rank`."""
         return self.paths[rank::world_size]
 
+    def _count_skip(self, *labels: str, **_kw) -> None:
+        self.stat_update(*labels)
+        if labels[0].startswith("skipped_"):  # a record (file_* labels are files): one more record in
+            self.stat_update("total")
+
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data:
             yield from data
         n_docs = 0
         for path in self.shard(rank, world_size):
             self.stat_update("files")
-            docs = iter_warc_documents(path, dump=self.dump, opener=self.opener, on_skip=self.stat_update)
+            docs = iter_warc_documents(path, dump=self.dump, opener=self.opener, on_skip=self._count_skip)
             while True:
                 with self.track_time():
                     doc = next(docs, None)
                 if doc is None:
                     break
-                self.stat_update("documents")
+                self.stat_update("total", "forwarded", "documents")  # total/forwarded: the funnel's in/out
                 self.update_doc_stats(doc)
                 yield doc
                 n_docs += 1

@@ -38,7 +38,8 @@ def missing_requirements() -> str | None:
 
 def slurm_conf_text(d: Path) -> str:
     """slurm.conf from slurm.md: CPUs = nproc, RealMemory = 80 % of MemAvailable (pitfall 3, 10)."""
-    mem_kib = next(int(ln.split()[1]) for ln in open("/proc/meminfo") if ln.startswith("MemAvailable:"))
+    meminfo = Path("/proc/meminfo").read_text().splitlines()
+    mem_kib = next(int(ln.split()[1]) for ln in meminfo if ln.startswith("MemAvailable:"))
     real_mem = int(mem_kib / 1024 * 0.8)
     port = int(os.environ.get("SLURM_LOCAL_PORT", "6817"))  # pitfall 14: one cluster per port pair
     return f"""ClusterName=localcluster
@@ -93,7 +94,7 @@ def client_env(d: Path = DEFAULT_DIR) -> dict:
 
 
 def node_state(d: Path = DEFAULT_DIR) -> str:
-    out = subprocess.run(["sinfo", "-h", "-n", "localhost", "-o", "%t"], env=client_env(d),
+    out = subprocess.run(["sinfo", "-h", "-n", "localhost", "-o", "%t"], check=False, env=client_env(d),
                          capture_output=True, text=True, timeout=10)
     return out.stdout.strip()
 
@@ -143,7 +144,8 @@ def start(d: Path = DEFAULT_DIR, timeout_s: float = 30.0) -> dict:
 def stop(d: Path = DEFAULT_DIR, stop_munge: bool = True) -> None:
     """scancel first (no slurmstepd left behind), then SIGTERM all daemons at once and wait (pitfall 13)."""
     if (d / "slurm.conf").exists() and _pid_alive(d / "slurmctld.pid"):
-        subprocess.run(["scancel", "-p", PARTITION], env=client_env(d), capture_output=True, timeout=10)
+        subprocess.run(["scancel", "-p", PARTITION], check=False, env=client_env(d), capture_output=True,
+                       timeout=10)
     pidfiles = [d / "slurmd.pid", d / "slurmctld.pid"] + ([MUNGE_PID] if stop_munge else [])
     pids = [pid for pf in pidfiles if (pid := _pid_alive(pf))]
     for pid in pids:

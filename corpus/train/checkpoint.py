@@ -1,5 +1,6 @@
 """Checkpoints: model, optimizer, step, data position, RNG states and configs in one file, written atomically
 (temp name in the same directory, fsync, os.replace), so a crash never leaves a half-written ckpt_*.pt."""
+
 import glob
 import os
 import random
@@ -11,8 +12,11 @@ PATTERN = "ckpt_{step:07d}.pt"
 
 
 def rng_state() -> dict:
-    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
-             "numpy": [torch.from_numpy(np.random.get_state()[1].astype(np.int64)), *np.random.get_state()[2:]]}
+    state = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": [torch.from_numpy(np.random.get_state()[1].astype(np.int64)), *np.random.get_state()[2:]],
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -39,8 +43,10 @@ def save(path: str, state: dict) -> None:
 
 def load(path: str, map_location="cpu") -> dict:
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"no checkpoint at {path}.\n---> HINT: checkpoints are written to "
-                                "--out as ckpt_<step>.pt every --ckpt-every steps and at the end.")
+        raise FileNotFoundError(
+            f"no checkpoint at {path}.\n---> HINT: checkpoints are written to "
+            "--out as ckpt_<step>.pt every --ckpt-every steps and at the end."
+        )
     # weights_only: our checkpoints hold only tensors, numbers, strings and containers
     return torch.load(path, map_location=map_location, weights_only=True)
 
@@ -52,5 +58,5 @@ def latest(out_dir: str) -> str | None:
 
 def prune(out_dir: str, keep: int) -> None:
     """Delete all but the newest `keep` checkpoints (a 124M checkpoint with AdamW state is ~1.5 GB)."""
-    for p in sorted(glob.glob(os.path.join(out_dir, "ckpt_*.pt")))[:-keep or None]:
+    for p in sorted(glob.glob(os.path.join(out_dir, "ckpt_*.pt")))[: -keep or None]:
         os.remove(p)

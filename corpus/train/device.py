@@ -1,5 +1,6 @@
 """Process and device setup: torchrun/DDP (NCCL on GPUs, gloo on CPU), the device's dense bf16 peak for MFU,
 and the autocast context (bf16 on CUDA only; CPU runs fp32, as llm.c and nanoGPT do)."""
+
 import contextlib
 import os
 from dataclasses import dataclass
@@ -10,8 +11,15 @@ import torch.distributed as dist
 # Dense bf16 tensor-core peaks, FLOP/s (NVIDIA datasheets; llm.c llmc/mfu.h; nanochat get_peak_flops).
 # Never the 2:4-sparsity figures (H100 SXM 1979).
 # First match wins (PCIe/NVL before the SXM default); unknown GPUs get no MFU figure.
-PEAK_BF16 = [("H100 PCIe", 756e12), ("H100 NVL", 835e12), ("H100", 989e12), ("H200", 989e12),
-             ("A100", 312e12), ("L40S", 362e12), ("L4", 121e12)]
+PEAK_BF16 = [
+    ("H100 PCIe", 756e12),
+    ("H100 NVL", 835e12),
+    ("H100", 989e12),
+    ("H200", 989e12),
+    ("A100", 312e12),
+    ("L40S", 362e12),
+    ("L4", 121e12),
+]
 
 
 @dataclass(frozen=True)
@@ -28,24 +36,26 @@ class Dist:
 
 def setup(device: str = "auto") -> Dist:
     """Read torchrun's RANK/LOCAL_RANK/WORLD_SIZE; start the process group when world > 1."""
-    rank, local_rank = int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0))
-    world = int(os.environ.get("WORLD_SIZE", 1))
+    rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    world = int(os.environ.get("WORLD_SIZE", "1"))
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError("--device cuda but torch sees no GPU.\n---> HINT: use --device cpu, or install "
-                               "a CUDA build of torch.")
+            raise RuntimeError(
+                "--device cuda but torch sees no GPU.\n---> HINT: use --device cpu, or install "
+                "a CUDA build of torch."
+            )
         torch.cuda.set_device(local_rank)
         dev = torch.device("cuda", local_rank)
         # TF32 for any fp32 matmul left outside autocast (Ampere+; build-nanogpt 1000 -> 333 ms)
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+        torch.set_float32_matmul_precision("high")
     else:
         dev = torch.device(device)
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo",
-                                device_id=dev if dev.type == "cuda" else None)
+        dist.init_process_group(
+            backend="nccl" if dev.type == "cuda" else "gloo", device_id=dev if dev.type == "cuda" else None
+        )
     return Dist(rank, local_rank, world, dev)
 
 

@@ -6,11 +6,12 @@ Vocabulary: the GPT-2 tokenizer has 50,257 ids; the embedding is padded to 50,30
 faster matmuls (build-nanogpt: 96 -> 93 ms/step). The padded rows are never predicted: the loss and sampling
 use only the first `vocab_size` logits, as llm.c's fused classifier does with V vs Vp.
 """
+
 import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn as nn
+from torch import nn
 from torch.nn import functional as F
 
 IGNORE_INDEX = -1  # targets equal to this do not count in the loss (masked positions)
@@ -30,13 +31,13 @@ class GPTConfig:
         return math.ceil(self.vocab_size / self.pad_vocab_to) * self.pad_vocab_to
 
 
-# OpenAI GPT-2 sizes (Radford et al. 2019, table 2; HF model cards). `tiny` is ours, for CPU tests and the demo.
+# OpenAI GPT-2 sizes (Radford et al. 2019, table 2; HF model cards). `tiny` is ours: CPU tests, the demo.
 PRESETS = {
-    "tiny": dict(n_layer=4, n_head=4, n_embd=64, block_size=64),
-    "gpt2": dict(n_layer=12, n_head=12, n_embd=768, block_size=1024),  # 124M
-    "gpt2-medium": dict(n_layer=24, n_head=16, n_embd=1024, block_size=1024),  # 350M
-    "gpt2-large": dict(n_layer=36, n_head=20, n_embd=1280, block_size=1024),  # 774M
-    "gpt2-xl": dict(n_layer=48, n_head=25, n_embd=1600, block_size=1024),  # 1558M
+    "tiny": {"n_layer": 4, "n_head": 4, "n_embd": 64, "block_size": 64},
+    "gpt2": {"n_layer": 12, "n_head": 12, "n_embd": 768, "block_size": 1024},  # 124M
+    "gpt2-medium": {"n_layer": 24, "n_head": 16, "n_embd": 1024, "block_size": 1024},  # 350M
+    "gpt2-large": {"n_layer": 36, "n_head": 20, "n_embd": 1280, "block_size": 1024},  # 774M
+    "gpt2-xl": {"n_layer": 48, "n_head": 25, "n_embd": 1600, "block_size": 1024},  # 1558M
 }
 
 
@@ -44,7 +45,9 @@ class CausalSelfAttention(nn.Module):
     def __init__(self, config: GPTConfig):
         super().__init__()
         if config.n_embd % config.n_head:
-            raise ValueError(f"n_embd={config.n_embd} is not divisible by n_head={config.n_head}; pick sizes that are")
+            raise ValueError(
+                f"n_embd={config.n_embd} is not divisible by n_head={config.n_head}; pick sizes that are"
+            )
         self.n_head = config.n_head
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd)
         self.c_proj = nn.Linear(config.n_embd, config.n_embd)
@@ -88,12 +91,14 @@ class GPT(nn.Module):
         super().__init__()
         self.config = config
         V = config.padded_vocab_size
-        self.transformer = nn.ModuleDict(dict(
-            wte=nn.Embedding(V, config.n_embd),
-            wpe=nn.Embedding(config.block_size, config.n_embd),
-            h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
-            ln_f=nn.LayerNorm(config.n_embd),
-        ))
+        self.transformer = nn.ModuleDict(
+            {
+                "wte": nn.Embedding(V, config.n_embd),
+                "wpe": nn.Embedding(config.block_size, config.n_embd),
+                "h": nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
+                "ln_f": nn.LayerNorm(config.n_embd),
+            }
+        )
         self.lm_head = nn.Linear(config.n_embd, V, bias=False)
         self.transformer.wte.weight = self.lm_head.weight  # weight tying (GPT-2; Press & Wolf 2017)
         self.apply(self._init_weights)
@@ -114,7 +119,7 @@ class GPT(nn.Module):
         return sum(p.numel() for p in self.parameters())  # tied weights counted once
 
     def forward(self, idx, targets=None):
-        B, T = idx.size()
+        _B, T = idx.size()
         if T > self.config.block_size:
             raise ValueError(f"sequence of {T} tokens is longer than block_size={self.config.block_size}")
         pos = torch.arange(T, dtype=torch.long, device=idx.device)
@@ -127,7 +132,9 @@ class GPT(nn.Module):
             return logits
         # under bf16 autocast cross_entropy runs in fp32 (autocast's fp32 op list); with --compile the
         # slice above fuses into the loss kernel instead of copying the (B, T, V) logits
-        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=IGNORE_INDEX)
+        loss = F.cross_entropy(
+            logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=IGNORE_INDEX
+        )
         return logits, loss
 
     def flops_per_token(self, seq_len: int) -> int:
@@ -137,12 +144,18 @@ class GPT(nn.Module):
         return 6 * self.num_params() + 6 * c.n_layer * c.n_embd * seq_len
 
     @torch.no_grad()
-    def generate(self, idx, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
-                 generator: torch.Generator | None = None):
+    def generate(
+        self,
+        idx,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+    ):
         """Append max_new_tokens sampled tokens to idx (B, T). temperature 0 = greedy. No KV cache: the
         model is re-run on the last block_size tokens each step (fine for the short samples we print)."""
         for _ in range(max_new_tokens):
-            logits = self(idx[:, -self.config.block_size:])[:, -1, :].float()
+            logits = self(idx[:, -self.config.block_size :])[:, -1, :].float()
             if temperature == 0:
                 nxt = logits.argmax(dim=-1, keepdim=True)
             else:

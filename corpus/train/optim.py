@@ -1,25 +1,41 @@
 """AdamW with GPT-2/3 weight-decay groups, and the learning-rate schedules (warmup + cosine, or WSD)."""
+
 import inspect
 import math
 
 import torch
 
 
-def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float, betas=(0.9, 0.95), eps=1e-8,
-                   fused: bool | None = None) -> torch.optim.AdamW:
+def make_optimizer(
+    model: torch.nn.Module,
+    lr: float,
+    weight_decay: float,
+    betas=(0.9, 0.95),
+    eps=1e-8,
+    fused: bool | None = None,
+) -> torch.optim.AdamW:
     """Decay 2-D tensors (matmul weights, embeddings); not biases or LayerNorm gains (nanoGPT, GPT-3 paper
     appendix B: betas 0.9/0.95, eps 1e-8, wd 0.1). fused=None -> fused kernel on CUDA when available."""
     params = [p for p in model.parameters() if p.requires_grad]  # parameters() yields the tied weight once
-    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
-              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
     if fused is None:
         on_cuda = all(p.is_cuda for p in params)
         fused = on_cuda and "fused" in inspect.signature(torch.optim.AdamW).parameters
     return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps, fused=fused)
 
 
-def lr_at(step: int, max_lr: float, total_steps: int, warmup_steps: int, min_lr_frac: float = 0.1,
-          schedule: str = "cosine", decay_frac: float = 0.2) -> float:
+def lr_at(
+    step: int,
+    max_lr: float,
+    total_steps: int,
+    warmup_steps: int,
+    min_lr_frac: float = 0.1,
+    schedule: str = "cosine",
+    decay_frac: float = 0.2,
+) -> float:
     """Learning rate for optimizer step `step` (0-based).
 
     cosine: linear warmup to max_lr, then cosine to min_lr_frac*max_lr at the last step (GPT-3; nanoGPT,

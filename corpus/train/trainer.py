@@ -1,5 +1,6 @@
-"""The training loop of stage 10: DDP + gradient accumulation, eval on the val shards, atomic checkpoints and
-exact resume, a log with the config, git commit, loss, lr, tokens/s and MFU. pipelines/pretrain.py is the CLI."""
+"""The training loop of stage 10: DDP + gradient accumulation, eval on the val shards, atomic checkpoints
+and exact resume, a log with config, git commit, loss, lr, tokens/s and MFU (CLI: pipelines/pretrain.py)."""
+
 import contextlib
 import json
 import os
@@ -53,8 +54,9 @@ class Logger:
         if self.on:
             os.makedirs(cfg.out, exist_ok=True)
             os.makedirs(cfg.log_dir or cfg.out, exist_ok=True)
-            self.log = open(os.path.join(cfg.log_dir or cfg.out, "log.txt"), "a")
-            self.metrics = open(os.path.join(cfg.out, "metrics.jsonl"), "a")
+            # kept open for the whole run (appending: a resumed run continues the same files)
+            self.log = open(os.path.join(cfg.log_dir or cfg.out, "log.txt"), "a")  # noqa: SIM115
+            self.metrics = open(os.path.join(cfg.out, "metrics.jsonl"), "a")  # noqa: SIM115
 
     def __call__(self, msg: str, record: dict | None = None) -> None:
         if self.on:
@@ -69,10 +71,22 @@ class Logger:
 def git_commit() -> str:
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=10)
-        return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "") if sha.returncode == 0 else "unknown"
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=False
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+        return (
+            sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+            if sha.returncode == 0
+            else "unknown"
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
@@ -81,8 +95,10 @@ def grad_accum_steps(cfg: TrainConfig, world: int) -> int:
     per_micro = cfg.batch_size * cfg.model.block_size * world
     total = cfg.total_batch_tokens or per_micro
     if total % per_micro:
-        raise ValueError(f"--total-batch-tokens {total} is not a multiple of batch_size*seq_len*world = "
-                         f"{per_micro}.\n---> HINT: pick a multiple, e.g. {max(1, total // per_micro) * per_micro}.")
+        raise ValueError(
+            f"--total-batch-tokens {total} is not a multiple of batch_size*seq_len*world = "
+            f"{per_micro}.\n---> HINT: pick a multiple, e.g. {max(1, total // per_micro) * per_micro}."
+        )
     return total // per_micro
 
 
@@ -109,7 +125,10 @@ def train_step(model, opt, loader, accum: int, step: int, cfg: TrainConfig, d: d
     for micro in range(accum):
         x, y = loader.next_batch()
         if d.device.type == "cuda":
-            x, y = x.pin_memory().to(d.device, non_blocking=True), y.pin_memory().to(d.device, non_blocking=True)
+            x, y = (
+                x.pin_memory().to(d.device, non_blocking=True),
+                y.pin_memory().to(d.device, non_blocking=True),
+            )
         sync = micro == accum - 1
         with model.no_sync() if isinstance(model, DDP) and not sync else contextlib.nullcontext():
             with device.autocast(d.device, cfg.dtype):
@@ -132,8 +151,10 @@ def _restore(cfg, raw, opt, loader, log) -> int:
         return 0
     ck = checkpoint.load(path)
     if ck["model_config"] != asdict(cfg.model):
-        raise ValueError(f"{path} holds a model {ck['model_config']}, not {asdict(cfg.model)}.\n"
-                         "---> HINT: resume with the same --preset / --n-layer / --n-head / --n-embd / --seq-len.")
+        raise ValueError(
+            f"{path} holds a model {ck['model_config']}, not {asdict(cfg.model)}.\n"
+            "---> HINT: resume with the same --preset / --n-layer / --n-head / --n-embd / --seq-len."
+        )
     raw.load_state_dict(ck["model"])
     opt.load_state_dict(ck["optimizer"])
     loader.load_state_dict(ck["loader"])
@@ -144,9 +165,16 @@ def _restore(cfg, raw, opt, loader, log) -> int:
 
 def _save(cfg, raw, opt, loader, step: int, d: device.Dist) -> None:
     if d.master:
-        state = {"model": raw.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                 "loader": loader.state_dict(), "rng": checkpoint.rng_state(), "world": d.world,
-                 "model_config": asdict(cfg.model), "train_config": asdict(cfg)}
+        state = {
+            "model": raw.state_dict(),
+            "optimizer": opt.state_dict(),
+            "step": step,
+            "loader": loader.state_dict(),
+            "rng": checkpoint.rng_state(),
+            "world": d.world,
+            "model_config": asdict(cfg.model),
+            "train_config": asdict(cfg),
+        }
         checkpoint.save(os.path.join(cfg.out, checkpoint.PATTERN.format(step=step)), state)
         checkpoint.prune(cfg.out, cfg.keep_last)
     if d.world > 1:
@@ -154,13 +182,17 @@ def _save(cfg, raw, opt, loader, step: int, d: device.Dist) -> None:
 
 
 def _header(cfg, raw, accum, d, log, peak) -> None:
-    log(f"=== stage 10 pretrain | git {git_commit()} | torch {torch.__version__} | "
-        f"{d.world} x {device.device_name(d.device)} | {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
+    log(
+        f"=== stage 10 pretrain | git {git_commit()} | torch {torch.__version__} | "
+        f"{d.world} x {device.device_name(d.device)} | {time.strftime('%Y-%m-%d %H:%M:%S %Z')}"
+    )
     log("config " + json.dumps(asdict(cfg), sort_keys=True))
-    log(f"params {raw.num_params():,} | grad accum {accum} | tokens/step "
+    log(
+        f"params {raw.num_params():,} | grad accum {accum} | tokens/step "
         f"{accum * cfg.batch_size * cfg.model.block_size * d.world:,} | flops/token "
         f"{raw.flops_per_token(cfg.model.block_size) / 1e9:.4f} G (llm.c 6N+6LCT) | peak "
-        f"{f'{peak / 1e12:.0f} TFLOP/s bf16 dense per device' if peak else 'n/a (no MFU claim)'}")
+        f"{f'{peak / 1e12:.0f} TFLOP/s bf16 dense per device' if peak else 'n/a (no MFU claim)'}"
+    )
 
 
 def train(cfg: TrainConfig) -> list[dict]:
@@ -175,21 +207,24 @@ def train(cfg: TrainConfig) -> list[dict]:
 def _train(cfg: TrainConfig, d: device.Dist) -> list[dict]:
     log = Logger(cfg, d)
     torch.manual_seed(cfg.seed)  # same init on every rank (DDP also broadcasts rank 0's weights)
-    loader = ShardLoader(find_shards(cfg.data, "train", cfg.name), cfg.batch_size, cfg.model.block_size,
-                         d.rank, d.world)
-    val_paths = find_shards(cfg.data, "val", cfg.name)
+    accum, peak = grad_accum_steps(cfg, d.world), device.peak_flops(d.device)
+    loader = ShardLoader(
+        find_shards(cfg.data, "train", cfg.name), cfg.batch_size, cfg.model.block_size, d.rank, d.world, accum
+    )
+    # eval reads world*B*T (+1) tokens per batch; a val shard smaller than that cannot be used
+    val_need = d.world * cfg.batch_size * cfg.model.block_size + 1
+    val_paths = [p for p in find_shards(cfg.data, "val", cfg.name) if read_header(p) >= val_need]
     raw = GPT(cfg.model).to(d.device)
     opt = make_optimizer(raw, cfg.lr, cfg.weight_decay)
     fwd = torch.compile(raw) if cfg.compile else raw
     model = DDP(fwd, device_ids=[d.local_rank] if d.device.type == "cuda" else None) if d.world > 1 else fwd
-    accum, peak = grad_accum_steps(cfg, d.world), device.peak_flops(d.device)
     _header(cfg, raw, accum, d, log, peak)
     for p in loader.skipped:
-        log(f"skipping {p}: fewer than world*B*T+1 tokens")
+        log(f"skipping {p}: fewer than accum*world*B*T+1 = {loader.tokens_per_step + 1} tokens")
     if not val_paths:
-        log(f"no *_val_*.bin in {cfg.data}: validation loss is not computed")
+        log(f"no *_val_*.bin of >= {val_need} tokens in {cfg.data}: validation loss is not computed")
     start = _restore(cfg, raw, opt, loader, log) if cfg.resume else 0
-    tokens_step, fpt = accum * loader.tokens_per_step, raw.flops_per_token(cfg.model.block_size)
+    tokens_step, fpt = loader.tokens_per_step, raw.flops_per_token(cfg.model.block_size)
     history = []
     for step in range(start, cfg.steps):
         t0 = time.perf_counter()
@@ -200,12 +235,19 @@ def _train(cfg: TrainConfig, d: device.Dist) -> list[dict]:
         rec = {"step": step, "loss": loss, "lr": lr, "norm": norm, "dt_ms": 1e3 * dt, "tok_s": tps}
         history.append(rec)
         if step % cfg.log_every == 0 or step == cfg.steps - 1:
-            log(f"step {step + 1:6d}/{cfg.steps} | loss {loss:.6f} | lr {lr:.3e} | norm "
-                f"{norm if norm is None else round(norm, 4)} | {1e3 * dt:.1f} ms | {tps:,.0f} tok/s | mfu {mfu}", rec)
+            log(
+                f"step {step + 1:6d}/{cfg.steps} | loss {loss:.6f} | lr {lr:.3e} | norm "
+                f"{norm if norm is None else round(norm, 4)} | {1e3 * dt:.1f} ms | {tps:,.0f} tok/s"
+                f" | mfu {mfu}",
+                rec,
+            )
         done = step + 1
         if val_paths and (done % cfg.eval_every == 0 or done == cfg.steps):
             vloss, vtok = evaluate(fwd, cfg, d, val_paths)
-            log(f"step {done:6d} | val loss {vloss:.4f} over {vtok:,} tokens", {"step": step, "val_loss": vloss})
+            log(
+                f"step {done:6d} | val loss {vloss:.4f} over {vtok:,} tokens",
+                {"step": step, "val_loss": vloss},
+            )
         if (cfg.ckpt_every and done % cfg.ckpt_every == 0) or done == cfg.steps:
             _save(cfg, raw, opt, loader, done, d)
     if len(history) > 1:

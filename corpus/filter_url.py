@@ -1,0 +1,286 @@
+"""Stage 2: drop documents whose URL is on an adult/blocklist or spells out banned words.
+
+FineWeb (Penedo et al. 2024, §3.1 "URL filtering") applies datatrove's `URLFilter`
+(https://github.com/huggingface/datatrove/blob/v0.10.1/src/datatrove/pipeline/filters/url_filter.py):
+UT1's adult domains and URLs (https://dsi.ut-capitole.fr/blacklists/) plus banned words in the URL.
+Rules, in order, and the reason slug each one returns:
+- `url_invalid`   no host can be parsed from `metadata["url"]`; dropped by default (`keep_invalid=False`):
+                  such a URL cannot be checked, and Common Crawl never fetches one.
+- `url_domain`    the host (lower case, punycode, no port/user-info/trailing dot/`www.`) is listed.
+- `url_subdomain` a parent domain of the host is listed (cdn.x.com when x.com is). Only parents: a listed
+                  host x.blogspot.com never blocks its sibling y.blogspot.com. A listed public suffix (sa.com)
+                  blocks only itself unless blocklists/parent_suffixes.txt names it (.xxx, .sex, ...).
+- `url_listed`    host/path, or a `/`-prefix of it (squidGuard's urllist semantics), is a listed URL,
+                  whatever the scheme, `www.`, case or trailing slash. datatrove compares the raw URL with
+                  scheme-less entries, so its URL list never matches a crawled URL.
+- `url_banned_word`       a token of host+path is a FineWeb hard banned word (FineWeb: any token).
+- `url_soft_banned_words` >= 2 distinct soft banned words among the tokens (FineWeb: soft_word_threshold=2).
+- `url_banned_subword`    a banned subword ("big breasts" -> "bigbreasts") starts a token (bigbreastsworld.com,
+                  /big-breasts-x) or follows dictionary words inside one (freegangbang.com).
+Deviations from FineWeb, all to avoid blocking innocent pages (the Scunthorpe problem):
+- Words are read from host+path only, never the query string or fragment (`?ref=pornsite.com` is a link
+  to a site, not the site).
+- A subword must start a token or follow dictionary words inside it (blocklists/english_words.txt: words
+  of >= 4 letters and a few short ones), so "sussexfreepress" does not hit "sexfree" ("sus" is no word)
+  and "boxvideos" does not hit "xvideos"; FineWeb matches any substring of the whole URL with its
+  punctuation removed.
+- A banned word with an innocent sense (tit: a bird; cock: poultry; scat: jazz) is ignored when the token
+  before or after it, or any token of the URL, marks that sense (blocklists/innocent_senses.txt):
+  `great-tit-nesting` stays, `new-tits-videos` goes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from datatrove.data import Document
+
+from corpus.blocklist_index import (
+    DOMAIN,
+    HOST,
+    URL,
+    BlocklistIndex,
+    is_ip,
+    list_lines,
+    load_or_build,
+    normalize_host,
+    normalize_url_entry,
+    read_ut1,
+    sorted_hashes,
+    sources_digest,
+    split_domains,
+)
+from corpus.stage import Filter
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+UT1_TARBALL = "url_filterblacklistsv0_3_0.tar.gz"  # in datatrove's assets/: 4.56 M domains, 19.6 k URLs
+TOKEN_SPLIT = re.compile(r"[^a-z0-9]+")  # FineWeb's normalizer: any run of non-alphanumerics splits
+
+
+def fineweb_normalize(word: str) -> str:
+    return TOKEN_SPLIT.sub("", word.lower())
+
+
+@dataclass(frozen=True)
+class UrlParts:
+    host: str  # normalized (see blocklist_index.normalize_host)
+    path: str  # lower case, as sent (percent-encoded)
+    query: str
+
+
+def parse_url(url: str | None) -> UrlParts | None:
+    """Host, path and query of a URL with or without a scheme; None when it has no usable host."""
+    url = (url or "").strip()
+    if not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", url):
+        url = "http://" + url.lstrip("/")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname  # drops user-info and port, lower-cases, unwraps [IPv6]
+    except ValueError:
+        return None
+    host = normalize_host(host) if host else None
+    return None if host is None else UrlParts(host, parts.path.lower(), parts.query.lower())
+
+
+def host_keys(host: str) -> list[str]:
+    """The host, then each parent domain down to the TLD (an IP address has no parents)."""
+    if is_ip(host):
+        return [host]
+    labels = host.split(".")
+    return [".".join(labels[i:]) for i in range(len(labels))]
+
+
+def url_keys(parts: UrlParts) -> list[str]:
+    """host/path and its `/`-prefixes (no trailing slash), plus host/path?query when there is a query."""
+    segments = [s for s in parts.path.split("/") if s]
+    keys = [parts.host + "".join("/" + s for s in segments[:i]) for i in range(len(segments) + 1)]
+    return keys + ([f"{keys[-1]}?{parts.query}"] if parts.query else [])
+
+
+def url_tokens(parts: UrlParts) -> list[str]:
+    """FineWeb's URL words, from host+path only (percent-escapes decoded first)."""
+    return [t for t in TOKEN_SPLIT.split(f"{parts.host}/{unquote(parts.path)}") if t]
+
+
+def splits_into_words(text: str, vocab: frozenset[str], longest: int) -> bool:
+    """True if `text` is a concatenation of dictionary words and digit runs (dynamic programming)."""
+    reach = [True] + [False] * len(text)
+    for i in range(len(text)):
+        if reach[i]:
+            for j in range(i + 1, min(len(text), i + longest) + 1):
+                piece = text[i:j]
+                reach[j] = reach[j] or piece in vocab or piece.isdigit()
+    return reach[-1]
+
+
+@dataclass(frozen=True)  # not slots: cached_property needs __dict__
+class WordRules:
+    """FineWeb's three word lists plus what keeps innocent URLs out of them."""
+
+    hard: frozenset[str]
+    soft: frozenset[str]
+    subwords: tuple[str, ...]
+    vocab: frozenset[str]  # dictionary for splitting the rest of a token around a subword
+    senses: dict = field(default_factory=dict)  # word -> (before, after, anywhere) token sets
+
+    @cached_property
+    def longest_word(self) -> int:
+        return max(map(len, self.vocab), default=1)
+
+    def innocent(self, tokens: list[str], i: int) -> bool:
+        sense = self.senses.get(tokens[i])
+        if sense is None:
+            return False
+        before, after, anywhere = sense
+        return ((i > 0 and tokens[i - 1] in before) or (i + 1 < len(tokens) and tokens[i + 1] in after)
+                or not anywhere.isdisjoint(tokens))
+
+    def hits(self, tokens: list[str], words: frozenset[str]) -> set[str]:
+        return {t for i, t in enumerate(tokens) if t in words and not self.innocent(tokens, i)}
+
+    def subword_hit(self, tokens: list[str]) -> str | None:
+        """A banned subword that starts a token, or follows dictionary words inside one ("freegangbang").
+
+        What follows the subword is not checked (FineWeb checks nothing): "gangbangvids4u" is caught, and
+        no dictionary word contains a subword (none of GPT-2's ~18 k words does)."""
+        joined, starts = "".join(tokens), [0]
+        for t in tokens:
+            starts.append(starts[-1] + len(t))
+        longest = self.longest_word
+        for sub in self.subwords:
+            p = joined.find(sub)
+            while p >= 0:
+                k = bisect_right(starts, p) - 1  # the token holding the subword's first letter
+                token = tokens[k] if k < len(tokens) else ""
+                # a real word that contains the phrase (FineWeb's own examples: none today) is innocent
+                in_word = starts[k + 1] >= p + len(sub) and token != sub and token in self.vocab
+                if not in_word and (p == starts[k] or splits_into_words(joined[starts[k]:p], self.vocab, longest)):
+                    return sub
+                p = joined.find(sub, p + 1)
+        return None
+
+
+def read_words(paths: list[Path]) -> frozenset[str]:
+    """FineWeb word-list format: one word or phrase a line, `#` lines skipped, normalized to [a-z0-9]."""
+    return frozenset(w for p in paths if p.exists() for w in map(fineweb_normalize, list_lines(p)) if w)
+
+
+def read_senses(paths: list[Path]) -> dict:
+    """innocent_senses.txt lines: `words | before | after | anywhere` (space-separated token sets)."""
+    senses = {}
+    for path in paths:
+        for line in list_lines(path) if path.exists() else ():
+            cols = [frozenset(c.split()) for c in line.split("|")]
+            if len(cols) != 4:
+                raise ValueError(f"{path}: `{line}` needs 4 columns `words | before | after | anywhere`")
+            for word in cols[0]:
+                senses[word] = tuple(cols[1:])
+    return senses
+
+
+def default_cache_dir() -> Path:
+    root = os.environ.get("CORPUS_CACHE_DIR")
+    return Path(root) / "blocklist" if root else Path.home() / ".cache" / "fineweb-corpus" / "blocklist"
+
+
+def resolve_lists_dir(path: str | os.PathLike | None) -> Path | None:
+    """A relative path is taken from the repository root (not the cwd: the result must not depend on it)."""
+    if path is None:
+        return None
+    path = Path(path) if Path(path).is_absolute() else REPO_ROOT / path
+    if not path.is_dir():
+        raise FileNotFoundError(f"blocklist folder {path} not found: pass extra_lists_dir=<folder with "
+                                "domains*.txt / urls*.txt / banned_*.txt>, or None for none")
+    return path
+
+
+class UrlBlocklistFilter(Filter):
+    """Stage 2. Drops a document by its `metadata["url"]`; see the module docstring for rules and reasons.
+
+    Lists are loaded lazily on the first document (the step pickles small to workers); the domain and URL
+    hashes come from a per-machine cache (corpus/blocklist_index.py) built once, ~36 MB less than it sounds.
+    """
+
+    name = "⛔ URL blocklist"
+
+    def __init__(self, use_ut1: bool = True, extra_lists_dir: str | os.PathLike | None = "blocklists/",
+                 cache_dir: str | os.PathLike | None = None, use_fineweb_words: bool = True,
+                 soft_word_threshold: int = 2,  # FineWeb / datatrove URLFilter default
+                 keep_invalid: bool = False, exclusion_writer=None):
+        super().__init__(exclusion_writer)
+        self.use_ut1, self.use_fineweb_words = use_ut1, use_fineweb_words
+        self.extra_dir = resolve_lists_dir(extra_lists_dir)
+        self.rules_dir = REPO_ROOT / "blocklists"  # english words, senses, parent suffixes: the rules' data
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self.soft_word_threshold, self.keep_invalid = soft_word_threshold, keep_invalid
+        self._index: BlocklistIndex | None = None
+        self._words: WordRules | None = None
+
+    def __getstate__(self):  # ship the config to workers, not the memory maps
+        return {**self.__dict__, "_index": None, "_words": None}
+
+    def _files(self, pattern: str) -> list[Path]:
+        dirs = dict.fromkeys(d for d in (self.rules_dir, self.extra_dir) if d is not None)
+        return [p for d in dirs for p in sorted(d.glob(pattern))]
+
+    def _fineweb_asset(self, name: str) -> list[Path]:
+        from datatrove.utils._import_utils import ASSETS_PATH
+
+        return [Path(ASSETS_PATH) / name] if self.use_fineweb_words else []
+
+    def load(self) -> None:
+        """Open (building it on the first run on this machine) the index; read the word lists."""
+        ut1 = self._fineweb_asset(UT1_TARBALL) if self.use_ut1 else []
+        lists = self._files("domains*.txt") + self._files("urls*.txt") + self._files("parent_suffixes*.txt")
+        digest = sources_digest(ut1 + lists, extra=str([p.name for p in ut1 + lists]))
+        self._index = load_or_build(self.cache_dir, digest, lambda: self._build(ut1))
+        hard = read_words(self._fineweb_asset("banned_words.txt") + self._files("banned_words*.txt"))
+        soft = read_words(self._fineweb_asset("soft_banned_words.txt") + self._files("soft_banned_words*.txt"))
+        self._words = WordRules(
+            hard=hard, soft=soft,
+            subwords=tuple(sorted(read_words(self._fineweb_asset("banned_subwords.txt")
+                                             + self._files("banned_subwords*.txt")))),
+            vocab=read_words(self._files("english_words*.txt")) | {w for w in hard | soft if len(w) >= 4},
+            senses=read_senses(self._files("innocent_senses*.txt")),
+        )
+
+    def _build(self, ut1: list[Path]):
+        domains, urls = read_ut1(ut1[0]) if ut1 else ([], [])
+        for path in self._files("domains*.txt"):
+            domains += list(list_lines(path))
+        for path in self._files("urls*.txt"):
+            urls += list(list_lines(path))
+        parent_ok = {normalize_host(h) for p in self._files("parent_suffixes*.txt") for h in list_lines(p)}
+        parents, exact = split_domains(domains, parent_ok)
+        return sorted_hashes([DOMAIN + h for h in parents] + [HOST + h for h in exact]
+                             + [URL + u for u in filter(None, map(normalize_url_entry, urls))])
+
+    def reject_reason(self, doc: Document) -> str | None:
+        if self._index is None:
+            self.load()
+        parts = parse_url(doc.metadata.get("url"))
+        if parts is None:
+            return None if self.keep_invalid else "url_invalid"
+        hosts = host_keys(parts.host)
+        # candidates in decision order: the host (as domain, as exact host), its parents, the URL keys
+        keys = [DOMAIN + hosts[0], HOST + hosts[0]] + [DOMAIN + h for h in hosts[1:]]
+        hit = self._index.first_hit(keys + [URL + k for k in url_keys(parts)])
+        if hit >= 0:
+            return "url_domain" if hit < 2 else "url_subdomain" if hit < len(keys) else "url_listed"
+        return self.word_reason(url_tokens(parts))
+
+    def word_reason(self, tokens: list[str]) -> str | None:
+        words = self._words
+        if words.hits(tokens, words.hard):
+            return "url_banned_word"
+        if len(words.hits(tokens, words.soft)) >= self.soft_word_threshold:
+            return "url_soft_banned_words"
+        if words.subword_hit(tokens):
+            return "url_banned_subword"
+        return None

@@ -1,0 +1,156 @@
+"""Validation rules of stage 7: given a span presidio proposed, is it really PII? Pure functions of the text.
+
+presidio's recognizers already apply the checksums (Luhn for cards, ISO 7064 mod-97 + country format for IBANs,
+`ipaddress` parsing for IPs, SSA exclusions for SSNs). These rules add what keeps look-alikes verbatim:
+- IP: only global addresses (`ipaddress.is_global`: private, loopback, link-local, shared, documentation ranges
+  192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24 and 2001:db8::/32 stay); an IPv4 must not be part of a longer
+  dotted sequence (FineWeb's regex turns build 4.18.0.553 into a placeholder + "3") nor follow "version"/"build".
+- SSN: AAA-GG-SSSS with one separator kind, area 001-899 but not 666 (SSA: 9xx are ITINs); nine bare digits
+  only next to an SSN keyword (presidio's ddddd-dddd pattern is a ZIP+4 code: never taken).
+- Phone: valid for libphonenumber in one of PHONE_REGIONS, or a phone shape (+country code, NANP with area code,
+  0-trunk national; 7-digit local or unseparated digits only next to a phone word) — fiction ranges (555-01xx, Ofcom drama numbers)
+  are not "valid" but are phone numbers; never a date, year range, ISBN or a piece of a longer code.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+_VERSION_WORD = re.compile(r"(?:\bv|\bversion|\bbuild|\brelease|\bfirmware|\bkernel|\bver\.?|\brev\.?)\s*$",
+                           re.IGNORECASE)
+_SSN_WORD = re.compile(r"\b(?:ssn|ssns|social security|ss#|ssa)\b", re.IGNORECASE)
+_PHONE_WORD = re.compile(r"\b(?:call|phone|tel|telephone|fax|dial|ring|mobile|cell|helpline|hotline|"
+                         r"reached|contact|text|whatsapp|sms)\b", re.IGNORECASE)
+
+_INTL = re.compile(r"\+\d{1,3}[ .\-]?(?:\(\d{1,4}\)[ .\-]?)?\d{1,5}(?:[ .\-]?\d{1,5}){0,4}")
+_NANP = re.compile(r"(?:\+?1[ .\-]?)?(?:\(\d{3}\) ?|\d{3}[ .\-])\d{3}[ .\-]\d{4}")
+_TRUNK = re.compile(r"\(?0\d{1,4}\)?(?:[ \-]\d{2,6}){1,4}")
+_LOCAL7 = re.compile(r"\d{3}[-.]\d{4}")
+_DATE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}")
+_YEAR_RANGE = re.compile(r"(?:1[5-9]|20)\d\d ?[-\u2013/] ?(?:(?:1[5-9]|20)\d\d|\d\d)")
+_ISBN = re.compile(r"97[89][- ]?\d{1,5}[- ]\d{1,7}[- ]\d{1,7}[- ]\d")
+_SSN_SHAPE = re.compile(r"\d{3}([-. ])\d{2}\1\d{4}")
+_IPV4_IN = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
+_SSN_IN = re.compile(r"(?<!\d)\d{3}([-. ]?)\d{2}\1\d{4}(?!\d)")
+_DOTTED_ANY = re.compile(r"\d+(?:\.\d+)+")
+_DOTTED = re.compile(r"\d+(?:\.\d+){3,}")  # 4.18.0.553: versions and build numbers, never phones
+
+
+def number_groups(value: str) -> tuple[str, ...]:
+    """Which recognizers a digit-run candidate needs: cheap shape checks spare presidio most numbers."""
+    digits = sum(c.isdigit() for c in value)
+    if _DOTTED_ANY.fullmatch(value):  # 212.555.0148 phone, 147.08.9188 SSN, 3.4.2 and 12.21.18 versions
+        if value.count(".") == 3:
+            return ("ip",) if _is_global(value) else ()  # 10.0.0.1, 5.11.9.699: presidio need not look
+        return ("phone_us",) if _NANP.fullmatch(value) else ("ssn",) if _SSN_SHAPE.fullmatch(value) else ()
+    if any(p.fullmatch(value) for p in (_DATE, _YEAR_RANGE, _ISBN)):
+        return ()
+    groups = ("ip",) if _IPV4_IN.search(value) else ()  # 8.8.8.0/24, two addresses in a row
+    if digits >= 13:
+        groups += ("credit_card",)
+    if _SSN_IN.search(value):
+        groups += ("ssn",)
+    if digits >= 7 and not _SSN_SHAPE.fullmatch(value):
+        groups += ("phone_gb",) if value.lstrip("(")[0] in "0+" else ("phone_us",)
+    return groups
+
+
+def _is_global(value: str) -> bool:
+    try:
+        return ipaddress.ip_address(value).is_global
+    except ValueError:
+        return False
+
+
+def local_ipv6(text: str, start: int, end: int) -> bool:
+    """The ':'-candidate (with the hex digits just before it) parses as a non-global IPv6 address."""
+    while start > 0 and end - start < 45 and text[start - 1] in "0123456789abcdefABCDEF":
+        start -= 1
+    value = text[start:end].rstrip(".:")
+    try:
+        return not ipaddress.IPv6Address(value).is_global
+    except ValueError:
+        return False
+
+
+def _digits(value: str) -> str:
+    return "".join(c for c in value if c.isdigit())
+
+
+def ip_kind(text: str, start: int, end: int) -> str | None:
+    """'ipv4' / 'ipv6' for a global address at text[start:end] (an optional /prefix allowed), else None."""
+    value = text[start:end].split("/")[0].split("%")[0]
+    try:
+        ip = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    if not ip.is_global:
+        return None
+    if ip.version == 6:
+        return "ipv6"
+    before, after = text[max(0, start - 2):start], text[end:end + 2]
+    if re.search(r"[\d.]$", before) or re.match(r"\.\d|\d", after):
+        return None  # part of a longer dotted sequence: 1.2.3.4.5, 4.18.0.55|3
+    if _VERSION_WORD.search(text[max(0, start - 12):start]):
+        return None  # "build 6.10.3.42", "v1.2.3.4"
+    return "ipv4"
+
+
+def card_ok(text: str, start: int, end: int) -> bool:
+    """presidio checked Luhn; also 13-19 digits, grouped as cards are (4-4-4-4[-3], Amex 4-6-5) with one
+    separator kind, and not a piece of a longer code (order 715-4273852-6547604)."""
+    value = text[start:end]
+    groups = [len(g) for g in re.split(r"[ -]", value)]
+    grouped = len(groups) == 1 or groups == [4, 6, 5] or all(g == 4 for g in groups[:-1]) and groups[-1] <= 4
+    return (13 <= len(_digits(value)) <= 19 and grouped and not (" " in value and "-" in value)
+            and not _piece_of_code(text, start, end))
+
+
+def ssn_ok(text: str, start: int, end: int) -> bool:
+    value = text[start:end]
+    digits = _digits(value)
+    if len(digits) != 9 or digits[:3] == "666" or digits[0] == "9":
+        return False
+    if re.fullmatch(r"\d{3}([- .])\d{2}\1\d{4}", value):
+        return not _piece_of_code(text, start, end)
+    # nine bare digits (or other groupings): only with an SSN keyword just before
+    return value.isdigit() and bool(_SSN_WORD.search(text[max(0, start - 40):start]))
+
+
+def _piece_of_code(text: str, start: int, end: int) -> bool:
+    """INV-2024-32427, 12-555-0123-77, abc555-0123, #3747372: the span continues a longer token or is an id."""
+    before, after = text[max(0, start - 2):start], text[end:end + 2]
+    return bool(re.search(r"\w[-./]?$|[-/#]$", before) or re.match(r"[-/.]?\w|[-/]", after)
+                and not re.match(r"\.(\s|$)", after))
+
+
+def _looks_like_other(value: str, text: str, start: int) -> bool:
+    """Dates, year ranges, ISBNs, SSN-shaped numbers, dotted versions, prices."""
+    if any(p.fullmatch(value) for p in (_DATE, _YEAR_RANGE, _ISBN, _SSN_SHAPE, _DOTTED)):
+        return True
+    before = text[max(0, start - 12):start]
+    return bool(re.search(r"\bISBN[-:\s]*$|[$€£¥]\s?$", before, re.IGNORECASE) or _VERSION_WORD.search(before))
+
+
+def phone_ok(text: str, start: int, end: int, regions) -> bool:
+    """Valid in one of `regions` (libphonenumber) or shaped like a phone number; not a look-alike."""
+    import phonenumbers
+
+    value = text[start:end].strip()
+    n = len(_digits(value))
+    if n < 7 or n > 15 or _piece_of_code(text, start, end) or _looks_like_other(value, text, start):
+        return False
+    if _INTL.fullmatch(value) and n >= 8 or _NANP.fullmatch(value) or _TRUNK.fullmatch(value) and 9 <= n <= 11:
+        return True
+    if _LOCAL7.fullmatch(value) or value.isdigit():  # 555-0123, 2125550148: ids and timestamps look the same
+        return bool(_PHONE_WORD.search(text[max(0, start - 40):start]))
+    if n < 9:
+        return False  # shorter "valid" numbers without a phone shape are mostly ids (IE: PO 0252-9417)
+    for region in regions:
+        try:
+            if phonenumbers.is_valid_number(phonenumbers.parse(value, region)):
+                return True
+        except phonenumbers.NumberParseException:
+            continue
+    return False

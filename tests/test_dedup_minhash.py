@@ -1,0 +1,143 @@
+"""Stage 6 (MinHash dedup): shingling edge cases, signatures identical to datatrove's, Jaccard estimates, banding,
+clustering and the survivor rule, exact duplicates, and the distributed path through datatrove's
+LocalPipelineExecutor (signatures → buckets → clusters → filter) giving the same survivors for 1, 2 and 4 tasks
+as the in-process `NearDuplicateIndex`, on synthetic docs with planted clusters and distinct pairs."""
+
+from __future__ import annotations
+
+import collections
+import json
+
+import numpy as np
+import pytest
+from datatrove.executor import LocalPipelineExecutor
+from datatrove.pipeline.readers import JsonlReader
+from datatrove.pipeline.writers import JsonlWriter
+
+from corpus.dedup_cluster import EXACT, NEAR, ClusterBuilder, NearDuplicateIndex, band_pairs, components
+from corpus.dedup_minhash import MinhashDedupFilter, MinhashSignatures, cluster_folder, minhash_dedup_stages
+from corpus.dedup_signatures import (
+    MinhashConfig, WordSplitter, band_keys, id_key, minhash_signatures, normalize_text, shingle_hashes, text_key,
+)
+from corpus.dedup_synthetic import synthetic_corpus
+
+FAST = MinhashConfig(word_splitter="whitespace", hash_fc="xxhash")  # same algorithm, no spaCy start-up
+DOCS = synthetic_corpus(n_singletons=60, n_clusters=12, n_pairs=6, seed=3)
+
+
+def _shingles(text: str, config: MinhashConfig = FAST) -> np.ndarray:
+    return shingle_hashes(WordSplitter(config.word_splitter)(normalize_text(text)), config)
+
+
+def test_shingling_edge_cases():
+    assert len(_shingles("")) == 0
+    assert normalize_text("?!... -- «»") == "" and text_key(normalize_text("?!... --")) == 0
+    assert len(_shingles("only four words here")) == 0  # < n words: no near-dup signature, as datatrove
+    assert text_key(normalize_text("only four words here")) != 0  # but exact duplicates are still caught
+    assert len(_shingles("one two three four five six")) == 2
+    assert normalize_text("Ça  coûte 12,50 €!\nOK") == "ca coute 0 € ok"
+    sigs = minhash_signatures([_shingles(""), _shingles("a b c d e f")], FAST)
+    assert (band_keys(sigs, FAST)[0] == 0).all() and (band_keys(sigs, FAST)[1] != 0).all()
+
+
+def test_signatures_identical_to_datatrove():
+    pytest.importorskip("tokenizers")  # datatrove.pipeline.dedup imports it
+    pytest.importorskip("spacy")
+    from datatrove.pipeline.dedup.minhash import MinhashConfig as DatatroveConfig
+    from datatrove.pipeline.dedup.minhash import MinhashDedupSignature
+    from datatrove.utils.hashing import HashConfig
+
+    ours = MinhashConfig()  # FineWeb: sha1, spaCy words
+    theirs = MinhashDedupSignature("/nonexistent", DatatroveConfig(hash_config=HashConfig(precision=64, hash_fc="sha1")))
+    texts = [d.text for d in DOCS[:20]] + ["I'm gonna pay £12m, can't you? Café déjà-vu 10km.  " * 3]
+    sigs = minhash_signatures([_shingles(t, ours) for t in texts], ours)
+    for text, sig in zip(texts, sigs):
+        assert np.array_equal(np.array(theirs.get_signature(theirs.get_shingles(text))).ravel(), sig)
+
+
+def test_jaccard_estimate_close_to_true_jaccard():
+    base = DOCS[0].text.split()
+    for cut in (0, len(base) // 10, len(base) // 4, len(base) // 2):
+        a, b = " ".join(base), " ".join(base[cut:] + base[:cut][::-1])
+        sa, sb = set(_shingles(a).tolist()), set(_shingles(b).tolist())
+        true = len(sa & sb) / len(sa | sb)
+        sig = minhash_signatures([_shingles(a), _shingles(b)], FAST)
+        estimate = float((sig[0] == sig[1]).mean())
+        assert abs(estimate - true) < 0.15, (cut, true, estimate)  # 3σ of a 112-hash estimate is ≤ 0.14
+
+
+def test_banding_pairs_equal_keys_only():
+    keys = np.array([5, 7, 5, 0, 0, 5, 9], dtype=np.uint64)
+    ids = np.array([30, 1, 10, 2, 3, 20, 4], dtype=np.uint64)
+    pairs = band_pairs(keys, ids)
+    assert sorted(zip(pairs["u"].tolist(), pairs["v"].tolist())) == [(10, 20), (10, 30)]  # 0 = no key
+
+
+def test_clustering_and_survivor_rule():
+    nodes, roots = components(np.array([9, 7, 3], dtype=np.uint64), np.array([7, 5, 4], dtype=np.uint64))
+    assert dict(zip(nodes.tolist(), roots.tolist())) == {3: 3, 4: 3, 5: 5, 7: 5, 9: 5}  # smallest id survives
+    one, split = ClusterBuilder(), ClusterBuilder()
+    edges = band_pairs(np.array([1, 1, 2, 2, 3, 3], dtype=np.uint64), np.array([8, 6, 6, 2, 11, 12], dtype=np.uint64))
+    one.add(edges)
+    for i in range(len(edges)):  # batch by batch: the forest carries earlier unions
+        split.add(edges[i : i + 1])
+    for a, b in zip(vars(one.result()).values(), vars(split.result()).values()):
+        assert np.array_equal(a, b)
+    assert one.result().removed_ids.tolist() == [6, 8, 12] and one.result().survivor_sizes.tolist() == [3, 2]
+
+
+def test_exact_duplicates_named():
+    index = NearDuplicateIndex(FAST)
+    index.add_many([("a", "Hello, World! tiny"), ("b", "hello world TINY"), ("c", "something else entirely")])
+    dups = index.duplicates()
+    assert list(dups.values()) == [EXACT] and set(dups) < {"a", "b"}
+    assert min(("a", "b"), key=id_key) not in dups  # survivor = smallest id key
+
+
+def test_in_process_index_on_planted_clusters():
+    index = NearDuplicateIndex(FAST)
+    index.add_many((d.id, d.text) for d in DOCS)
+    dups, sizes = index.duplicates(), index.cluster_sizes()
+    survivors = collections.Counter(d.cluster for d in DOCS if d.cluster and d.id not in dups)
+    members = collections.Counter(d.cluster for d in DOCS if d.cluster)
+    assert survivors == collections.Counter(dict.fromkeys(members, 1))
+    assert not [d for d in DOCS if (d.pair or not d.cluster) and d.id in dups]  # pairs and singletons kept
+    assert {sizes[d.id] for d in DOCS if d.id in sizes} <= set(members.values())
+    assert NEAR in dups.values() and EXACT in dups.values()
+
+
+def _run_distributed(tmp_path, tasks: int) -> dict[str, int]:
+    """Stage A (reader → writer → signatures), B (buckets → clusters), C (reader → filter → writer)."""
+    src, root = tmp_path / "src", tmp_path / f"t{tasks}"
+    if not src.exists():
+        src.mkdir()
+        for f in range(4):
+            with open(src / f"{f}.jsonl", "w") as out:
+                for d in DOCS[f::4]:
+                    out.write(json.dumps({"text": d.text, "id": d.id}) + "\n")
+
+    def run(pipeline, n, name):
+        LocalPipelineExecutor(pipeline, tasks=n, logging_dir=str(root / "logs" / name)).run()
+
+    run([JsonlReader(str(src)), JsonlWriter(str(root / "mid")), MinhashSignatures(root / "sig", FAST)], tasks, "a")
+    for name, pipeline, n in minhash_dedup_stages(FAST, root / "sig", root / "work"):
+        run(pipeline, n, name)
+    out = root / "out"
+    run([JsonlReader(str(root / "mid")), MinhashDedupFilter(cluster_folder(root / "work")), JsonlWriter(str(out))],
+        tasks, "c")
+    reader = JsonlReader(str(out))
+    return {d.id: d.metadata["minhash_cluster_size"] for d in reader.run()}
+
+
+def test_distributed_survivors_identical_for_any_task_count(tmp_path):
+    runs = {tasks: _run_distributed(tmp_path, tasks) for tasks in (1, 2, 4)}
+    index = NearDuplicateIndex(FAST)
+    index.add_many((d.id, d.text) for d in DOCS)
+    expected = {d.id for d in DOCS} - set(index.duplicates())
+    for tasks, kept in runs.items():
+        assert set(kept) == expected, tasks
+        assert kept == runs[1]
+    sizes = index.cluster_sizes()
+    assert all(kept[i] == sizes.get(i, 1) for i in kept)
+    members = collections.Counter(d.cluster for d in DOCS if d.cluster)
+    assert sorted(v for v in runs[1].values() if v > 1) == sorted(members.values())

@@ -1,0 +1,168 @@
+"""The Common Crawl fetcher against a fault-injecting local server (tests/cc_server.py), offline.
+
+Checks: WARC validation rejects error pages, truncated gzip and non-WARC gzip; `crawl_warc_urls` resolves and
+caches a listing through 503s and an error page; the streaming opener survives 503 (honouring Retry-After),
+403, resets, stalls, slow bodies, a server that ignores Range and a 200 XML body, and yields bytes and
+documents identical to the clean files; a truncated file is never accepted; the caching opener, run by three
+processes at once, downloads each file once, keeps only valid files, and stays within the shared budget
+(requests/s and connections); 403 is retried a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from cc_server import XML_ERROR, CCServer, build_crawl, make_warc
+
+from corpus.fetch_cc import (
+    CachingOpener,
+    CorruptDownload,
+    FetchError,
+    FetchPolicy,
+    Ledger,
+    RateBudget,
+    StreamingOpener,
+    crawl_warc_urls,
+)
+from corpus.fetch_validate import validate_warc_gz_file
+
+DATA = Path(__file__).parent / "data"
+REPO = Path(__file__).resolve().parents[1]
+CRAWL = "CC-MAIN-2024-10"
+FAST = FetchPolicy(backoff_base_s=0.01, backoff_max_s=0.05, timeout_s=0.5, max_attempts=20)
+
+
+@pytest.fixture
+def crawl(tmp_path):
+    """A CC-like tree: the two sample WARCs and one generated WARC (~100 KB, poorly compressible)."""
+    files = {"f0.warc.gz": (DATA / "sample-00000.warc.gz").read_bytes(),
+             "f1.warc.gz": (DATA / "sample-00001.warc.gz").read_bytes(),
+             "f2.warc.gz": make_warc(30, seed=7)}
+    rels = build_crawl(tmp_path / "cc", CRAWL, files)
+    return tmp_path / "cc", rels, list(files.values())
+
+
+def test_validation_rejects_bad_bodies(tmp_path):
+    good = DATA / "sample-00000.warc.gz"
+    assert validate_warc_gz_file(good)[0] == good.stat().st_size
+    cases = {"xml": XML_ERROR, "half": good.read_bytes()[: 30000], "html_gz": gzip.compress(b"<html>x</html>"),
+             "empty": b"", "sample_truncated": (DATA / "sample-truncated.warc.gz").read_bytes()}
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(CorruptDownload):
+            validate_warc_gz_file(tmp_path / name)
+
+
+def test_listing_resolves_through_faults_and_is_cached(crawl, tmp_path):
+    root, rels, _ = crawl
+    listing = f"crawl-data/{CRAWL}/warc.paths.gz"
+    budget = RateBudget(tmp_path / "budget", requests_per_s=50)
+    with CCServer(root, {listing: ["503:0", "xml200"]}) as srv:
+        urls = crawl_warc_urls(CRAWL, srv.url, cache_dir=tmp_path / "c", policy=FAST, budget=budget)
+        assert urls == [srv.url + r for r in rels]
+    assert [r["status"] for r in srv.log] == [503, 200, 200]
+    # the server is gone: the validated local copy answers
+    assert crawl_warc_urls(CRAWL, srv.url, cache_dir=tmp_path / "c", policy=FAST, budget=budget) == urls
+    with pytest.raises(ValueError, match="CC-MAIN-2024-10"):
+        crawl_warc_urls("2024-10", srv.url, cache_dir=tmp_path / "c")
+
+
+def test_streaming_survives_faults_with_identical_output(crawl, tmp_path):
+    from corpus.read_warc import iter_warc_documents
+
+    root, rels, clean = crawl
+    faults = {rels[0]: ["403", "503:1", "reset:20000"],  # Range resume from byte 20000
+              rels[1]: ["xml200", "reset:12000", "norange"],  # resume against a server that ignores Range
+              rels[2]: ["stall:30000:1.5", "503:0", "slow:0.3"]}  # read timeout, then a slow 206
+    ledger = tmp_path / "ledger.jsonl"
+    with CCServer(root, faults) as srv:
+        opener = StreamingOpener(FAST, RateBudget(tmp_path / "budget", requests_per_s=50), str(ledger))
+        for rel, data in zip(rels, clean):
+            with opener(srv.url + rel) as f:
+                assert f.read() == data
+        log0 = srv.requests_for(rels[0])
+        assert log0[2]["t"] - log0[1]["t"] >= 1.0  # Retry-After: 1 honoured
+        # resumed from the bytes received before the RST (a RST may discard some of them: <= 20000)
+        assert [r["range"] is None for r in log0] == [True, True, True, False]
+        assert 0 < log0[3]["range"] <= 20000
+        assert 0 < srv.requests_for(rels[1])[-1]["range"] <= 12000
+        docs = {rel: [(d.id, d.text, d.metadata["url"]) for d in iter_warc_documents(srv.url + rel, opener=opener)]
+                for rel in rels[:2]}
+    rows = Ledger(ledger).rows()
+    assert [(r["bytes"], r["sha256"]) for r in rows[:3]] == [(len(d), hashlib.sha256(d).hexdigest()) for d in clean]
+    assert [r["attempts"] for r in rows[:3]] == [4, 3, 3]  # one request per fault, plus the clean one
+    for rel in rels[:2]:  # documents identical to reading the clean local file
+        local = [(d.id, d.text, d.metadata["url"]) for d in iter_warc_documents(str(root / rel))]
+        assert docs[rel] == local and local
+
+
+def test_streaming_never_accepts_a_truncated_file(crawl, tmp_path):
+    root, rels, clean = crawl
+    ledger = tmp_path / "ledger.jsonl"
+    with CCServer(root, {rels[0]: ["trunc"]}) as srv:
+        opener = StreamingOpener(FAST, RateBudget(tmp_path / "budget", requests_per_s=50), str(ledger))
+        with pytest.raises(CorruptDownload, match="truncated"), opener(srv.url + rels[0]) as f:
+            f.read()
+        assert not Ledger(ledger).rows()
+        with opener(srv.url + rels[0]) as f:  # what a task rerun does
+            assert f.read() == clean[0]
+    assert len(Ledger(ledger).rows()) == 1
+
+
+def test_caching_opener_bounded_403_and_unlink(crawl, tmp_path):
+    root, rels, clean = crawl
+    with CCServer(root, {rels[0]: ["403"] * 5}) as srv:
+        opener = CachingOpener(str(tmp_path / "cache"), FAST, RateBudget(tmp_path / "budget", requests_per_s=50))
+        with pytest.raises(FetchError, match="403"):
+            opener(srv.url + rels[0])
+        assert len(srv.requests_for(rels[0])) == FAST.max_forbidden + 1
+        assert not opener.local_path(srv.url + rels[0]).exists()
+        opener = CachingOpener(str(tmp_path / "cache"), FAST, opener.budget, keep=False)
+        with opener(srv.url + rels[1]) as f:
+            assert not opener.local_path(srv.url + rels[1]).exists() and f.read() == clean[1]
+
+
+CHILD = """
+import sys
+from corpus.fetch_cc import CachingOpener, FetchPolicy, RateBudget
+cache, budget_dir, *urls = sys.argv[1:]
+policy = FetchPolicy(backoff_base_s=0.01, backoff_max_s=0.05, timeout_s=0.5, max_attempts=20)
+opener = CachingOpener(cache, policy, RateBudget(budget_dir, requests_per_s=10, max_connections=2))
+for url in urls:
+    opener.fetch(url)
+"""
+
+
+def test_caching_opener_three_processes_share_the_budget(crawl, tmp_path):
+    root, rels, clean = crawl
+    faults = {rels[0]: ["trunc", "reset:20000"], rels[1]: ["xml200", "stall:10000:1.0"],
+              rels[2]: ["503:0", "trunc", "slow:0.3"]}
+    cache, budget = tmp_path / "cache", tmp_path / "budget"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with CCServer(root, faults) as srv:
+        urls = [srv.url + r for r in rels]
+        orders = [urls, urls[::-1], urls[1:] + urls[:1]]  # each process wants every file, in its own order
+        procs = [subprocess.Popen([sys.executable, "-c", CHILD, str(cache), str(budget), *o], env=env)
+                 for o in orders]
+        assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]
+        log = sorted(r["t"] for r in srv.log)
+        max_active = srv.max_active
+    opener = CachingOpener(str(cache))
+    for url, data in zip(urls, clean):
+        assert opener.local_path(url).read_bytes() == data
+    assert not list(cache.rglob("*.part"))
+    rows = Ledger(cache / "ledger.jsonl").rows()
+    assert sorted(r["url"] for r in rows) == sorted(urls)  # each file downloaded (and accepted) once
+    assert max_active <= 2  # the shared connection budget
+    assert len(log) >= 3 + 6  # every fault was served
+    # 10 req/s across the three processes, seen at the server (arrival jitter of a loaded box: +1 request)
+    assert max(sum(t <= r < t + 0.5 for r in log) for t in log) <= 0.5 * 10 + 1
+    assert (log[-1] - log[0]) >= (len(log) - 1) / 10 * 0.9
