@@ -25,8 +25,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+def rss_mb(field: str = "VmRSS") -> float:
+    """VmRSS (now) or VmHWM (peak) of this process, from /proc (Linux); ru_maxrss as a fallback for the peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def make_filter(kind: str, cache_dir: str):
@@ -46,12 +53,13 @@ def make_filter(kind: str, cache_dir: str):
 
 
 def child(kind: str, urls_file: str, cache_dir: str, out: str) -> None:
-    from datatrove.data import Document
-    import corpus.filter_url  # noqa: F401  (imports count as baseline for both)
     import datatrove.pipeline.filters  # noqa: F401
+    from datatrove.data import Document
+
+    import corpus.filter_url  # noqa: F401  (imports count as baseline for both)
 
     urls = json.loads(Path(urls_file).read_text())
-    base = peak_rss_mb()
+    base = rss_mb()
     t0 = time.perf_counter()
     flt = make_filter(kind, cache_dir)
     load_s = time.perf_counter() - t0
@@ -59,8 +67,8 @@ def child(kind: str, urls_file: str, cache_dir: str, out: str) -> None:
     t0 = time.perf_counter()
     blocked = [i for i, d in enumerate(docs) if flt.filter(d) is not True]
     run_s = time.perf_counter() - t0
-    Path(out).write_text(json.dumps({"load_s": load_s, "urls_per_s": len(urls) / run_s, "rss_mb": peak_rss_mb(),
-                                     "rss_base_mb": base, "blocked": blocked}))
+    Path(out).write_text(json.dumps({"load_s": load_s, "urls_per_s": len(urls) / run_s, "base_mb": base,
+                                     "rss_mb": rss_mb(), "peak_mb": rss_mb("VmHWM"), "blocked": blocked}))
 
 
 def synthetic_urls(n: int, seed: int = 0) -> list[str]:
@@ -71,7 +79,10 @@ def synthetic_urls(n: int, seed: int = 0) -> list[str]:
     from corpus.blocklist_index import list_lines, read_ut1
 
     rng = random.Random(seed)
-    words = [w for w in list_lines(REPO / "blocklists" / "english_words.txt") if len(w) > 3]
+    banned = {w.lstrip("#") for f in ("banned_words.txt", "soft_banned_words.txt")
+              for w in list_lines(Path(ASSETS_PATH) / f)}
+    # innocent slice: dictionary words minus FineWeb's banned words (any block there is a false block)
+    words = [w for w in list_lines(REPO / "blocklists" / "english_words.txt") if len(w) > 3 and w not in banned]
     domains, ut1_urls = read_ut1(Path(ASSETS_PATH) / "url_filterblacklistsv0_3_0.tar.gz")
     banned = sorted(list_lines(Path(ASSETS_PATH) / "banned_words.txt"))
     tlds = ["com", "org", "net", "co.uk", "de", "io", "news", "com.au"]
@@ -116,8 +127,9 @@ def main(argv=None) -> None:
         return child(args.child, args.urls_file, args.cache_dir, args.out)
 
     urls = synthetic_urls(args.n)
+    innocent = {i for i in range(len(urls)) if i % 10 < 5}  # the synthetic slice of random-word URLs
     if Path(args.truth).exists():
-        urls += [json.loads(line)["url"] for line in open(args.truth)]
+        urls += [json.loads(line)["url"] for line in Path(args.truth).read_text().splitlines()]
     with tempfile.TemporaryDirectory() as tmp:
         urls_file = os.path.join(tmp, "urls.json")
         Path(urls_file).write_text(json.dumps(urls))
@@ -126,26 +138,30 @@ def main(argv=None) -> None:
             for state in ("cold", "warm"):  # same HF_HOME / cache dir twice: the second run finds it filled
                 env = {"HF_HOME": os.path.join(tmp, "hf")}
                 runs[kind, state] = run_child(kind, urls_file, os.path.join(tmp, "cache"), env)
-    report(urls, runs)
+    report(urls, runs, innocent)
 
 
-def report(urls: list[str], runs: dict) -> None:
-    print(f"{len(urls)} URLs; each row is a fresh process")
-    print(f"{'filter':10} {'cache':5} {'load s':>8} {'URLs/s':>9} {'peak RSS MB':>12} {'(+ over imports)':>17} "
-          f"{'blocked':>8}")
+def report(urls: list[str], runs: dict, innocent: set[int]) -> None:
+    print(f"{len(urls)} URLs ({len(innocent)} random-word article URLs); each row is a fresh process. RSS in MB:")
+    print("base = after imports, before loading; added = RSS at the end minus base; peak = VmHWM of the process")
+    print(f"{'filter':10} {'cache':5} {'load s':>7} {'URLs/s':>8} {'base':>6} {'added':>6} {'peak':>6} "
+          f"{'blocked':>8} {'random-word URLs blocked':>25}")
     for (kind, state), r in runs.items():
-        print(f"{kind:10} {state:5} {r['load_s']:8.2f} {r['urls_per_s']:9.0f} {r['rss_mb']:12.0f} "
-              f"{r['rss_mb'] - r['rss_base_mb']:17.0f} {len(r['blocked']):8d}")
+        print(f"{kind:10} {state:5} {r['load_s']:7.2f} {r['urls_per_s']:8.0f} {r['base_mb']:6.0f} "
+              f"{r['rss_mb'] - r['base_mb']:6.0f} {r['peak_mb']:6.0f} {len(r['blocked']):8d} "
+              f"{len(innocent.intersection(r['blocked'])):25d}")
     dt, ours = runs["datatrove", "warm"], runs["ours", "warm"]
     for state in ("cold", "warm"):
         print(f"load time ratio datatrove/ours ({state}): "
               f"{runs['datatrove', state]['load_s'] / runs['ours', state]['load_s']:.1f}x")
-    print(f"peak RSS growth ratio datatrove/ours: "
-          f"{(dt['rss_mb'] - dt['rss_base_mb']) / max(ours['rss_mb'] - ours['rss_base_mb'], 1):.1f}x")
+    print(f"added RSS ratio datatrove/ours (warm): "
+          f"{(dt['rss_mb'] - dt['base_mb']) / max(ours['rss_mb'] - ours['base_mb'], 1):.1f}x")
     print(f"throughput ratio ours/datatrove: {ours['urls_per_s'] / dt['urls_per_s']:.2f}x")
     only_dt, only_ours = set(dt["blocked"]) - set(ours["blocked"]), set(ours["blocked"]) - set(dt["blocked"])
     print(f"blocked by datatrove only: {len(only_dt)}, e.g. {[urls[i] for i in sorted(only_dt)[:5]]}")
     print(f"blocked by ours only: {len(only_ours)}, e.g. {[urls[i] for i in sorted(only_ours)[:5]]}")
+    for name, r in (("datatrove", dt), ("ours", ours)):
+        print(f"random-word URLs blocked by {name}: {[urls[i] for i in sorted(innocent.intersection(r['blocked']))[:8]]}")
 
 
 if __name__ == "__main__":

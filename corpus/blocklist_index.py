@@ -15,6 +15,10 @@ is rebuilt, never trusted.
 
 from __future__ import annotations
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; the atomic rename still keeps the cache whole
+    fcntl = None
 import hashlib
 import ipaddress
 import json
@@ -42,6 +46,7 @@ DOMAIN, HOST, URL = "d ", "h ", "u "
 BLOGSPOT = re.compile(r"\.blogspot\.(?:com?\.)?[a-z]{2,3}$", re.MULTILINE)  # anchored at the end only: fast
 HOST_CHARS = re.compile(r"^[a-z0-9_.-]+$")
 PLAIN_HOST = re.compile(r"^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*$")
+NOT_PLAIN = re.compile(r"[^a-z0-9_.\n-]|^www\.|\.$|^\.|\.\.|^$", re.MULTILINE)  # a line PLAIN_HOST rejects
 IP_CHARS = re.compile(r"^[0-9a-f.:]+$")  # cheap pre-check: ipaddress raising ValueError costs ~2 µs a name
 
 
@@ -96,17 +101,24 @@ def public_suffixes() -> tuple[set[str], set[str], set[str]]:
     return rules, wild, exceptions
 
 
-def read_ut1(tar_path: Path) -> tuple[list[str], list[str]]:
-    """The `domains` and `urls` members of datatrove's url_filterblacklistsv0_3_0.tar.gz, one entry a line."""
-    out = {"domains": [], "urls": []}
+def ut1_chunks(tar_path: Path, member: str, size: int = 1 << 24) -> Iterator[str]:
+    """The text of one member (`domains` or `urls`) of datatrove's url_filterblacklistsv0_3_0.tar.gz, in
+    ~16 MB pieces cut at line ends: the 123 MB domain list is never held whole (build peak RSS)."""
     with tarfile.open(tar_path, "r:gz") as tar:
-        for member in tar:
-            name = os.path.basename(member.name)
-            if name in out and member.isfile():
-                out[name] = tar.extractfile(member).read().decode("utf-8", "replace").splitlines()
-    if not out["domains"]:
-        raise ValueError(f"{tar_path} has no `domains` member: is it UT1's blacklists tarball from datatrove?")
-    return out["domains"], out["urls"]
+        found = next((m for m in tar if m.isfile() and os.path.basename(m.name) == member), None)
+        if found is None:
+            raise ValueError(f"{tar_path} has no `{member}` member: is it UT1's blacklists tarball from datatrove?")
+        stream, rest = tar.extractfile(found), b""
+        for block in iter(lambda: stream.read(size), b""):
+            block, _, tail = (rest + block).rpartition(b"\n")
+            rest = tail
+            yield block.decode("utf-8", "replace")
+        yield rest.decode("utf-8", "replace")
+
+
+def read_ut1(tar_path: Path) -> tuple[list[str], list[str]]:
+    """UT1's (domains, urls) as lists of lines (for benchmarks and tests; the index build streams)."""
+    return tuple("".join(ut1_chunks(tar_path, m)).splitlines() for m in ("domains", "urls"))
 
 
 def list_lines(path: Path) -> Iterator[str]:
@@ -117,28 +129,35 @@ def list_lines(path: Path) -> Iterator[str]:
             yield line
 
 
-def normalize_hosts(lines: list[str]) -> set[str]:
-    """normalize_host over a whole list: the blogspot rename runs once over the joined text, and only the
-    ~1 M distinct names that are not already plain lower-case DNS names go through normalize_host."""
-    text = BLOGSPOT.sub(".blogspot.com", "\n".join(lines).lower())
+def normalize_hosts(chunks: Iterable[str]) -> set[str]:
+    """normalize_host over text chunks of one name a line: the blogspot rename runs once per chunk, and only
+    the names that are not already plain lower-case DNS names go through normalize_host."""
     out = set()
-    for host in set(text.split("\n")):
-        host = host.strip()
-        if host.startswith("www.") or host.endswith(".") or not PLAIN_HOST.match(host):
-            host = normalize_host(host)
-        if host:
-            out.add(host)
+    for text in chunks:
+        lines = set(BLOGSPOT.sub(".blogspot.com", text.lower()).split("\n"))
+        if not NOT_PLAIN.search(text.lower()):  # UT1's chunks: all plain already, skip the per-name checks
+            out.update(lines)
+            continue
+        for host in lines:
+            host = host.strip()
+            if host.startswith("#"):
+                continue
+            if host.startswith("www.") or host.endswith(".") or not PLAIN_HOST.match(host):
+                host = normalize_host(host)
+            if host:
+                out.add(host)
+    out.discard("")
     return out
 
 
-def split_domains(domains: list[str], parent_ok: set[str]) -> tuple[set[str], set[str]]:
+def split_domains(chunks: Iterable[str], parent_ok: set[str]) -> tuple[set[str], set[str]]:
     """Normalized domains, split into (blocks subdomains too, blocks the exact host only).
 
     A listed public suffix (UT1 has `sa.com`, `dynu.net`: registries under which anyone can register a name)
     would block every site under it; such an entry blocks only its own host unless `parent_ok` names it
     (the adult TLDs `.xxx`, `.sex`, ... in blocklists/parent_suffixes.txt)."""
     rules, wild, exceptions = public_suffixes()
-    hosts = normalize_hosts(domains)
+    hosts = normalize_hosts(chunks)
     exact = {h for h in hosts if h not in parent_ok
              and (h in rules or (h.partition(".")[2] in wild and h not in exceptions))}
     return hosts - exact, exact
@@ -164,11 +183,9 @@ class BlocklistIndex:
         return int(hits[0]) if len(hits) else -1
 
 
-def _write_index(folder: Path, arrays: dict[str, np.ndarray]) -> None:
-    meta = {"format": FORMAT}
-    for name, arr in arrays.items():
-        np.save(folder / f"{name}.npy", arr)
-        meta[name] = {"count": len(arr), "bytes": os.path.getsize(folder / f"{name}.npy")}
+def _write_index(folder: Path, keys: np.ndarray) -> None:
+    np.save(folder / "keys.npy", keys)
+    meta = {"format": FORMAT, "count": len(keys), "bytes": os.path.getsize(folder / "keys.npy")}
     (folder / "meta.json").write_text(json.dumps(meta))
 
 
@@ -199,12 +216,29 @@ def sources_digest(files: list[Path], extra: str = "") -> str:
 
 
 def load_or_build(cache_dir: Path, digest: str, build) -> BlocklistIndex:
-    """Open `<cache_dir>/<digest>`; if absent or corrupt, `build()` -> sorted hashes, write atomically, open."""
+    """Open `<cache_dir>/<digest>`; if absent or corrupt, `build()` -> sorted hashes, write atomically, open.
+
+    Workers that start together wait on a lock file, so one builds and the others map its result; the
+    atomic rename alone keeps the cache whole where locks do not work (some network file systems)."""
     final = cache_dir / digest[:32]
     index = _open_index(final)
     if index is not None:
         return index
     cache_dir.mkdir(parents=True, exist_ok=True)
+    with open(cache_dir / f".{digest[:32]}.lock", "w") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        index = _open_index(final)  # built while we waited
+        if index is None:
+            _build_into(cache_dir, final, digest, build)
+            index = _open_index(final)
+    if index is None:
+        raise RuntimeError(f"blocklist cache {final} is unreadable right after building it: check free disk "
+                           "space and permissions, or point CORPUS_CACHE_DIR at another folder")
+    return index
+
+
+def _build_into(cache_dir: Path, final: Path, digest: str, build) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{digest[:12]}-", dir=cache_dir))
     os.chmod(tmp, 0o755)  # mkdtemp makes it private; a shared cache must be readable by every worker
     try:
@@ -222,8 +256,3 @@ def load_or_build(cache_dir: Path, digest: str, build) -> BlocklistIndex:
             pass
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    index = _open_index(final)
-    if index is None:
-        raise RuntimeError(f"blocklist cache {final} is unreadable right after building it: check free disk "
-                           "space and permissions, or point CORPUS_CACHE_DIR at another folder")
-    return index

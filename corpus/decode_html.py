@@ -40,6 +40,11 @@ META_SCAN_BYTES = 4096  # WHATWG prescan looks at the first 1024 bytes; real pag
 MAX_BAD_FRACTION = 0.001  # a declared charset is kept despite ≤ 0.1 % undecodable chars (a few bad bytes)
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+# types that say nothing: the bytes decide, as for a missing type (WHATWG MIME sniffing treats them alike)
+UNKNOWN_TYPES = frozenset(
+    "application/octet-stream binary/octet-stream application/unknown unknown/unknown */*"
+    " application/x-unknown-content-type".split()
+)
 # File signatures (https://en.wikipedia.org/wiki/List_of_file_signatures) of payloads that are never HTML.
 # fmt: off
 _MAGIC = (b"%PDF-", b"\x89PNG", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"PK\x03\x04", b"\x1f\x8b", b"RIFF",

@@ -16,9 +16,9 @@ reduction instead of a 64-bit `%`.
 
 from __future__ import annotations
 
-import hashlib
-import struct
 import sys
+from hashlib import sha1
+from itertools import chain
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -107,16 +107,10 @@ class WordSplitter:
         chunks = normalized.split(" ")
         if self.kind == "whitespace":
             return [c for c in chunks if c]
-        cache, out = self._cache, []
-        for chunk in chunks:
-            pieces = cache.get(chunk)
-            if pieces is None:
-                pieces = self._pieces(chunk)
-            if len(pieces) == 1:
-                out.append(pieces[0])
-            else:
-                out.extend(pieces)
-        return out
+        pieces = list(map(self._cache.get, chunks))  # C-level loops: this runs once per word of the corpus
+        if None in pieces:
+            pieces = [p if p is not None else self._pieces(c) for p, c in zip(pieces, chunks)]
+        return list(chain.from_iterable(pieces))
 
     def __getstate__(self):  # executors pickle steps: ship the splitter without spaCy or its cache
         return {"kind": self.kind, "_nlp": None, "_cache": {}}
@@ -139,18 +133,17 @@ def spacy_english_tokenizer():
     )
 
 
-def _sha1_64(s: str) -> int:
-    return struct.unpack("<Q", hashlib.sha1(s.encode("utf-8")).digest()[:8])[0]  # datatrove's sha1_hash64
-
-
 def shingle_hashes(words: list[str], config: MinhashConfig) -> np.ndarray:
-    """64-bit hashes of the word n-grams joined by one space (none when fewer than n words, as datatrove)."""
+    """64-bit hashes of the word n-grams joined by one space (none when fewer than n words, as datatrove).
+    sha1: the first 8 bytes of the digest, little-endian (datatrove's `sha1_hash64`); xxhash: xxh64."""
     n = config.n_grams
     if len(words) < n:
         return np.empty(0, dtype=np.uint64)
-    hash_fn = _sha1_64 if config.hash_fc == "sha1" else xxhash.xxh64_intdigest
-    grams = [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
-    return np.fromiter(map(hash_fn, grams), dtype=np.uint64, count=len(grams))
+    grams = map(" ".join, zip(*(words[k:] for k in range(n))))
+    if config.hash_fc == "xxhash":
+        return np.fromiter(map(xxhash.xxh64_intdigest, grams), dtype=np.uint64, count=len(words) - n + 1)
+    digests = b"".join([sha1(g).digest() for g in map(str.encode, grams)])
+    return np.frombuffer(digests, dtype=np.uint8).reshape(-1, 20)[:, :8].copy().view("<u8").ravel()
 
 
 @lru_cache(maxsize=8)

@@ -25,9 +25,9 @@ from corpus.fetch_budget import RateBudget
 from corpus.fetch_cache import CachingOpener
 from corpus.fetch_http import Attempts, FetchError, FetchPolicy, open_at
 from corpus.fetch_stream import StreamingOpener, is_remote, open_plain
-from corpus.fetch_validate import CorruptDownload, Ledger
+from corpus.fetch_validate import CorruptDownload, FetchFailure, Ledger
 
-__all__ = ["CC_BASE_URL", "CachingOpener", "CorruptDownload", "FetchError", "FetchPolicy", "Ledger",
+__all__ = ["CC_BASE_URL", "CachingOpener", "CorruptDownload", "FetchError", "FetchFailure", "FetchPolicy", "Ledger",
            "RateBudget", "StreamingOpener", "crawl_warc_urls", "make_opener"]
 
 CC_BASE_URL = "https://data.commoncrawl.org/"

@@ -23,7 +23,7 @@ import zlib
 from dataclasses import dataclass
 
 from corpus.fetch_budget import ConnectionSlot, RateBudget
-from corpus.fetch_validate import GZIP_MAGIC, CorruptDownload, check_warc_header
+from corpus.fetch_validate import GZIP_MAGIC, CorruptDownload, FetchFailure, check_warc_header
 
 HEAD_BYTES = 8192  # compressed bytes checked before a body is accepted; CC's first member (warcinfo) is ~500
 NETWORK_ERRORS = (OSError, http.client.HTTPException)  # resets, timeouts (TimeoutError is an OSError), bad lines
@@ -42,7 +42,7 @@ class FetchPolicy:
     user_agent: str = "fineweb-corpus/0.1 (pre-training data pipeline; polite fetcher)"
 
 
-class FetchError(RuntimeError):
+class FetchError(FetchFailure, RuntimeError):
     """A file could not be fetched within the policy; the message says why and what to try."""
 
 
@@ -154,6 +154,10 @@ def open_at(url: str, offset: int, policy: FetchPolicy, budget: RateBudget, atte
             conn.request("GET", path, headers=headers)
             resp = conn.getresponse()
             result = _accept(url, offset, resp, conn, slot, attempts, check_warc)
+        except FetchError:
+            conn.close()
+            slot.release()
+            raise
         except NETWORK_ERRORS as e:
             conn.close()
             slot.release()
@@ -184,7 +188,7 @@ def _accept(url, offset, resp, conn, slot, attempts, check_warc):
             if why := _warc_head_ok(head):
                 return why, None
         return Response(conn, resp, slot, offset, total, head)
-    resp.read()  # drain the small error body before closing
+    resp.read(64 * 1024)  # read (part of) the error body before closing
     if status == 416 and _content_range(resp.getheader("Content-Range"))[1] == offset:
         conn.close()
         slot.release()

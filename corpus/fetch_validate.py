@@ -28,7 +28,12 @@ _SLICE = 16 * 1024  # CC members average ~25 KB compressed, so most slices hold 
 _HEAD_LIMIT = 64 * 1024  # a WARC record header is a few hundred bytes; 64 KiB without a blank line is not one
 
 
-class CorruptDownload(Exception):
+class FetchFailure(Exception):
+    """Base of the fetcher's errors: the input could not be obtained intact. Readers should let it propagate
+    (fail the task, so that a rerun fetches the file again) rather than count the file as bad data."""
+
+
+class CorruptDownload(FetchFailure):
     """The bytes are not a complete gzip-compressed WARC; the fetcher retries or the task fails."""
 
 

@@ -25,8 +25,16 @@ from dataclasses import dataclass
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from corpus.quality_signals import DUP_NGRAM_SIZES, TOP_NGRAM_SIZES, TextView, c4_clean_lines, c4_signals
-from corpus.quality_signals import fineweb_signals, gopher_quality_signals, gopher_repetition_signals
+from corpus.quality_signals import (
+    DUP_NGRAM_SIZES,
+    TOP_NGRAM_SIZES,
+    TextView,
+    c4_clean_lines,
+    c4_signals,
+    fineweb_signals,
+    gopher_quality_signals,
+    gopher_repetition_signals,
+)
 from corpus.stage import Filter
 
 Signals = dict[str, float | int]
@@ -102,7 +110,7 @@ class GopherRepetitionConfig:
     def __post_init__(self):
         sizes = (len(self.top_ngram_frac), len(self.dup_ngram_frac))
         if sizes != (len(TOP_NGRAM_SIZES), len(DUP_NGRAM_SIZES)):
-            raise ValueError("top_ngram_frac needs 3 values (n=2,3,4), dup_ngram_frac 6 (n=5..10): None disables one")
+            raise ValueError("give top_ngram_frac 3 values (n=2..4), dup_ngram_frac 6 (n=5..10); None = off")
 
 
 class GopherRepetitionFilter(_QualityFilter):
@@ -165,7 +173,7 @@ class GopherQualityFilter(_QualityFilter):
             ("gopher_hash_ratio", ">", c.max_symbol_word_ratio, "gopher_hash_ratio"),
             ("gopher_ellipsis_ratio", ">", c.max_symbol_word_ratio, "gopher_ellipsis_ratio"),
             ("gopher_bullet_lines_ratio", ">", c.max_bullet_lines_ratio, "gopher_bullet_lines"),
-            ("gopher_end_ellipsis_lines_ratio", ">", c.max_end_ellipsis_lines_ratio, "gopher_end_ellipsis_lines"),
+            ("gopher_end_ellipsis_lines_ratio", ">", c.max_end_ellipsis_lines_ratio, "gopher_end_ellipsis"),
             (alpha, "<", c.min_alpha_words_ratio, "gopher_alpha_words"),
             ("gopher_stop_words", "<", c.min_stop_words, "gopher_stop_words"),
         ]
@@ -280,7 +288,9 @@ def quality_steps(
         GopherQualityFilter(gopher, cache=cache, exclusion_writer=w.get("gopher"), keep_signals=GOPHER_KEPT),
         C4LineCleaner(c4),
         C4Filter(c4, cache=cache, exclusion_writer=w.get("c4")),
-        FineWebQualityFilter(fineweb, cache=cache, exclusion_writer=w.get("fineweb"), keep_signals=FINEWEB_KEPT),
+        FineWebQualityFilter(
+            fineweb, cache=cache, exclusion_writer=w.get("fineweb"), keep_signals=FINEWEB_KEPT
+        ),
     ]
 
 

@@ -31,6 +31,7 @@ Deviations from FineWeb, all to avoid blocking innocent pages (the Scunthorpe pr
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from bisect import bisect_right
@@ -51,10 +52,10 @@ from corpus.blocklist_index import (
     load_or_build,
     normalize_host,
     normalize_url_entry,
-    read_ut1,
     sorted_hashes,
     sources_digest,
     split_domains,
+    ut1_chunks,
 )
 from corpus.stage import Filter
 
@@ -133,6 +134,18 @@ class WordRules:
     def longest_word(self) -> int:
         return max(map(len, self.vocab), default=1)
 
+    @cached_property
+    def min_subword(self) -> int:
+        return min(map(len, self.subwords), default=1)
+
+    @cached_property
+    def by_prefix(self) -> dict[str, list[str]]:
+        """Subwords by their first `min_subword` letters: a scan costs one dict lookup per position."""
+        out = {}
+        for sub in self.subwords:
+            out.setdefault(sub[: self.min_subword], []).append(sub)
+        return out
+
     def innocent(self, tokens: list[str], i: int) -> bool:
         sense = self.senses.get(tokens[i])
         if sense is None:
@@ -152,17 +165,16 @@ class WordRules:
         joined, starts = "".join(tokens), [0]
         for t in tokens:
             starts.append(starts[-1] + len(t))
-        longest = self.longest_word
-        for sub in self.subwords:
-            p = joined.find(sub)
-            while p >= 0:
+        longest, m = self.longest_word, self.min_subword
+        for p in range(len(joined) - m + 1):  # one set lookup per position finds the few candidates
+            for sub in self.by_prefix.get(joined[p:p + m], ()):
+                if not joined.startswith(sub, p):
+                    continue
                 k = bisect_right(starts, p) - 1  # the token holding the subword's first letter
-                token = tokens[k] if k < len(tokens) else ""
                 # a real word that contains the phrase (FineWeb's own examples: none today) is innocent
-                in_word = starts[k + 1] >= p + len(sub) and token != sub and token in self.vocab
+                in_word = starts[k + 1] >= p + len(sub) and tokens[k] != sub and tokens[k] in self.vocab
                 if not in_word and (p == starts[k] or splits_into_words(joined[starts[k]:p], self.vocab, longest)):
                     return sub
-                p = joined.find(sub, p + 1)
         return None
 
 
@@ -189,11 +201,22 @@ def default_cache_dir() -> Path:
     return Path(root) / "blocklist" if root else Path.home() / ".cache" / "fineweb-corpus" / "blocklist"
 
 
+def blocklists_home() -> Path:
+    """The repository's blocklists/ folder, or $CORPUS_BLOCKLISTS_DIR for an install without the checkout
+    (a wheel): the rules' own data (english_words, innocent_senses, parent_suffixes) lives there."""
+    home = Path(os.environ.get("CORPUS_BLOCKLISTS_DIR") or REPO_ROOT / "blocklists")
+    if not (home / "english_words.txt").is_file():
+        raise FileNotFoundError(f"{home}/english_words.txt not found: install the repository in editable mode "
+                                "(`make install`), or set CORPUS_BLOCKLISTS_DIR to a copy of its blocklists/")
+    return home
+
+
 def resolve_lists_dir(path: str | os.PathLike | None) -> Path | None:
-    """A relative path is taken from the repository root (not the cwd: the result must not depend on it)."""
+    """A relative path is taken from the folder above blocklists/ (the repository root), never the cwd:
+    the result must not depend on where a worker starts."""
     if path is None:
         return None
-    path = Path(path) if Path(path).is_absolute() else REPO_ROOT / path
+    path = Path(path) if Path(path).is_absolute() else blocklists_home().parent / path
     if not path.is_dir():
         raise FileNotFoundError(f"blocklist folder {path} not found: pass extra_lists_dir=<folder with "
                                 "domains*.txt / urls*.txt / banned_*.txt>, or None for none")
@@ -204,7 +227,7 @@ class UrlBlocklistFilter(Filter):
     """Stage 2. Drops a document by its `metadata["url"]`; see the module docstring for rules and reasons.
 
     Lists are loaded lazily on the first document (the step pickles small to workers); the domain and URL
-    hashes come from a per-machine cache (corpus/blocklist_index.py) built once, ~36 MB less than it sounds.
+    hashes come from a per-machine cache (corpus/blocklist_index.py): built once (~10-20 s), then mapped.
     """
 
     name = "⛔ URL blocklist"
@@ -216,7 +239,7 @@ class UrlBlocklistFilter(Filter):
         super().__init__(exclusion_writer)
         self.use_ut1, self.use_fineweb_words = use_ut1, use_fineweb_words
         self.extra_dir = resolve_lists_dir(extra_lists_dir)
-        self.rules_dir = REPO_ROOT / "blocklists"  # english words, senses, parent suffixes: the rules' data
+        self.rules_dir = blocklists_home()
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.soft_word_threshold, self.keep_invalid = soft_word_threshold, keep_invalid
         self._index: BlocklistIndex | None = None
@@ -251,15 +274,16 @@ class UrlBlocklistFilter(Filter):
         )
 
     def _build(self, ut1: list[Path]):
-        domains, urls = read_ut1(ut1[0]) if ut1 else ([], [])
-        for path in self._files("domains*.txt"):
-            domains += list(list_lines(path))
-        for path in self._files("urls*.txt"):
-            urls += list(list_lines(path))
+        """Sorted hashes of every tagged key, streamed: peak RSS ~0.5 GB once per machine, not per worker."""
+        domains = [p.read_text(encoding="utf-8") for p in self._files("domains*.txt")]
+        urls = [line for p in self._files("urls*.txt") for line in list_lines(p)]
+        if ut1:
+            domains = itertools.chain(ut1_chunks(ut1[0], "domains"), domains)
+            urls += "".join(ut1_chunks(ut1[0], "urls")).splitlines()  # 19.6 k lines
         parent_ok = {normalize_host(h) for p in self._files("parent_suffixes*.txt") for h in list_lines(p)}
         parents, exact = split_domains(domains, parent_ok)
-        return sorted_hashes([DOMAIN + h for h in parents] + [HOST + h for h in exact]
-                             + [URL + u for u in filter(None, map(normalize_url_entry, urls))])
+        return sorted_hashes(itertools.chain((DOMAIN + h for h in parents), (HOST + h for h in exact),
+                                             (URL + u for u in map(normalize_url_entry, urls) if u)))
 
     def reject_reason(self, doc: Document) -> str | None:
         if self._index is None:

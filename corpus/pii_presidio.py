@@ -65,7 +65,7 @@ def _email_recognizer():
 
 
 def pattern_recognizers() -> dict:
-    """presidio's pattern recognizers by our entity group name ("ip" covers IPv4 and IPv6)."""
+    """presidio's pattern recognizers by the candidate group that calls them (corpus.pii_rules.number_groups)."""
     import_presidio()
     from presidio_analyzer.predefined_recognizers import (
         CreditCardRecognizer,
@@ -75,9 +75,12 @@ def pattern_recognizers() -> dict:
         UsSsnRecognizer,
     )
 
+    ipv4 = [p for p in IpRecognizer.PATTERNS if p.name == "IPv4"]
     return {
         "email": _email_recognizer(),
-        "ip": IpRecognizer(),
+        # presidio's IP patterns split in two, so that a dotted quad is not run through the four IPv6 regexes
+        "ipv4": IpRecognizer(patterns=ipv4),
+        "ipv6": IpRecognizer(patterns=[p for p in IpRecognizer.PATTERNS if p not in ipv4]),
         # leniency 0 (POSSIBLE) finds the spans; our validator decides (valid in a region, or a phone shape),
         # because numbers in fiction ranges such as (555) 010-1234 are not "valid" for libphonenumber.
         # One region per candidate (see pii_rules.number_groups): GB's POSSIBLE matcher finds international
@@ -86,7 +89,9 @@ def pattern_recognizers() -> dict:
         "phone_us": PhoneRecognizer(supported_regions=("US",), leniency=0),
         "credit_card": CreditCardRecognizer(),
         "iban": IbanRecognizer(),
-        "ssn": UsSsnRecognizer(),
+        # presidio's SSN patterns without ddddd-dddd and ddd-dddddd (SSN1/SSN2): ZIP+4 codes and the like, which
+        # pii_rules.ssn_ok would reject anyway
+        "ssn": UsSsnRecognizer(patterns=[p for p in UsSsnRecognizer.PATTERNS if p.name[:4] not in ("SSN1", "SSN2")]),
     }
 
 

@@ -31,51 +31,56 @@ _DATE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,
 _YEAR_RANGE = re.compile(r"(?:1[5-9]|20)\d\d ?[-\u2013/] ?(?:(?:1[5-9]|20)\d\d|\d\d)")
 _ISBN = re.compile(r"97[89][- ]?\d{1,5}[- ]\d{1,7}[- ]\d{1,7}[- ]\d")
 _SSN_SHAPE = re.compile(r"\d{3}([-. ])\d{2}\1\d{4}")
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_QUAD = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 _IPV4_IN = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
 _SSN_IN = re.compile(r"(?<!\d)\d{3}([-. ]?)\d{2}\1\d{4}(?!\d)")
 _DOTTED_ANY = re.compile(r"\d+(?:\.\d+)+")
 _DOTTED = re.compile(r"\d+(?:\.\d+){3,}")  # 4.18.0.553: versions and build numbers, never phones
 
 
-def number_groups(value: str) -> tuple[str, ...]:
-    """Which recognizers a digit-run candidate needs: cheap shape checks spare presidio most numbers."""
-    digits = sum(c.isdigit() for c in value)
+def number_groups(value: str, before: str = "") -> tuple[str, ...]:
+    """Which recognizers a digit-run candidate (`before`: the character before it) needs, in priority order:
+    cheap shape checks spare presidio most numbers."""
+    digits = sum(map(str.isdigit, value))
     if _DOTTED_ANY.fullmatch(value):  # 212.555.0148 phone, 147.08.9188 SSN, 3.4.2 and 12.21.18 versions
         if value.count(".") == 3:
-            return ("ip",) if _is_global(value) else ()  # 10.0.0.1, 5.11.9.699: presidio need not look
+            return ("ipv4",) if _is_global(value) else ()  # 10.0.0.1, 5.11.9.699: presidio need not look
         return ("phone_us",) if _NANP.fullmatch(value) else ("ssn",) if _SSN_SHAPE.fullmatch(value) else ()
     if any(p.fullmatch(value) for p in (_DATE, _YEAR_RANGE, _ISBN)):
         return ()
-    groups = ("ip",) if _IPV4_IN.search(value) else ()  # 8.8.8.0/24, two addresses in a row
+    groups = ("ipv4",) if _IPV4_IN.search(value) else ()  # 8.8.8.0/24, two addresses in a row
     if digits >= 13:
         groups += ("credit_card",)
     if _SSN_IN.search(value):
         groups += ("ssn",)
     if digits >= 7 and not _SSN_SHAPE.fullmatch(value):
-        groups += ("phone_gb",) if value.lstrip("(")[0] in "0+" else ("phone_us",)
+        groups += ("phone_gb",) if before == "+" or value[0] == "0" else ("phone_us",)
     return groups
 
 
 def _is_global(value: str) -> bool:
+    if not _QUAD.fullmatch(value):
+        return False  # 5.11.9.699: cheaper than ipaddress's ValueError
     try:
         return ipaddress.ip_address(value).is_global
     except ValueError:
         return False
 
 
-def local_ipv6(text: str, start: int, end: int) -> bool:
-    """The ':'-candidate (with the hex digits just before it) parses as a non-global IPv6 address."""
-    while start > 0 and end - start < 45 and text[start - 1] in "0123456789abcdefABCDEF":
-        start -= 1
-    value = text[start:end].rstrip(".:")
-    try:
-        return not ipaddress.IPv6Address(value).is_global
-    except ValueError:
+def may_be_global_ipv6(token: str) -> bool:
+    """False when the ':'-token can hold no global IPv6 address: a time (12:30:45: an address has '::' or 7
+    colons), or an address that parses as non-global (::1, fe80::1, 2001:db8::1). presidio decides the rest."""
+    if "::" not in token and token.count(":") < 6:  # 6: IPv4-embedded x:x:x:x:x:x:d.d.d.d
         return False
+    try:
+        return ipaddress.IPv6Address(token.rstrip(".:")).is_global
+    except ValueError:
+        return True  # "fe80::1%eth0", "2001:db8::/32", a trailing word: let presidio's regex find the address
 
 
 def _digits(value: str) -> str:
-    return "".join(c for c in value if c.isdigit())
+    return "".join(filter(str.isdigit, value))
 
 
 def ip_kind(text: str, start: int, end: int) -> str | None:

@@ -17,9 +17,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
+from itertools import accumulate
 
+import numpy as np
 from datatrove.pipeline.filters.c4_filters import CITATION_REGEX, POLICY_SUBSTRINGS
-from datatrove.pipeline.filters.gopher_repetition_filter import find_all_duplicate, find_duplicates
+from datatrove.pipeline.filters.gopher_repetition_filter import find_duplicates
 from datatrove.utils.text import PUNCTUATION_SET, TERMINAL_PUNCTUATION
 
 STOP_WORDS = frozenset(("the", "be", "to", "of", "and", "that", "have", "with"))  # Gopher §A1 / datatrove
@@ -88,13 +90,41 @@ def _ratio(num: float, den: float) -> float:
     return num / den if den else 0.0
 
 
-def _top_ngram_chars(words: list[str], n: int) -> int:
-    """Characters in the most frequent n-gram (" "-joined, times its count), as datatrove's Gopher filter."""
+def _top_ngram_chars(ids: np.ndarray, lengths: np.ndarray, n: int) -> int:
+    """Characters in the most frequent n-gram (" "-joined, times its count), as datatrove's Gopher filter:
+    ties go to the n-gram seen first (Counter.most_common). `ids` are word ids < 2**16, so 4 fit a uint64."""
+    if len(ids) < n:
+        return 0
+    keys = np.zeros(len(ids) - n + 1, dtype=np.uint64)
+    for k in range(n):
+        keys = (keys << 16) | ids[k : len(ids) - n + 1 + k]
+    _, first, counts = np.unique(keys, return_index=True, return_counts=True)
+    best = counts.max()
+    start = int(first[counts == best].min())
+    return (int(lengths[start : start + n].sum()) + n - 1) * int(best)
+
+
+def _top_ngram_chars_slow(words: list[str], n: int) -> int:
+    """The same with a Counter, for documents of more than 65,536 distinct words."""
     if len(words) < n:
         return 0
     grams = Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
     top, count = grams.most_common(1)[0]
     return (sum(map(len, top)) + n - 1) * count
+
+
+def _dup_ngram_chars(joined: str, offsets: list[int], n: int) -> int:
+    """datatrove's `find_all_duplicate` (greedy: a repeated n-gram counts its characters and skips n words;
+    n-grams are "".join-ed words), with each n-gram sliced from the joined words instead of re-joined."""
+    seen, dup, i, last = set(), 0, 0, len(offsets) - n
+    while i < last:
+        gram = joined[offsets[i] : offsets[i + n]]
+        if gram in seen:
+            dup, i = dup + len(gram), i + n
+        else:
+            seen.add(gram)
+            i += 1
+    return dup
 
 
 def gopher_repetition_signals(view: TextView) -> dict[str, float]:
@@ -111,12 +141,21 @@ def gopher_repetition_signals(view: TextView) -> dict[str, float]:
         "gopher_rep_dup_line_frac": _ratio(line_dups, len(lines)),
         "gopher_rep_dup_line_char_frac": _ratio(line_dup_chars, n_chars),
     }
+    vocab = {w: i for i, w in enumerate(dict.fromkeys(view.words))}
+    ids = np.fromiter((vocab[w] for w in view.words), dtype=np.uint64, count=len(view.words))
+    lengths = np.fromiter(map(len, view.words), dtype=np.int64, count=len(view.words))
     for n in TOP_NGRAM_SIZES:
-        out[f"gopher_rep_top_{n}_gram"] = _ratio(_top_ngram_chars(view.words, n), n_chars)
+        top = (
+            _top_ngram_chars(ids, lengths, n)
+            if len(vocab) <= 1 << 16
+            else _top_ngram_chars_slow(view.words, n)
+        )
+        out[f"gopher_rep_top_{n}_gram"] = _ratio(top, n_chars)
+    joined, offsets = "".join(view.words), [0, *accumulate(map(len, view.words))]
     dup_chars = 1
     for n in DUP_NGRAM_SIZES:
-        # no repeated n-gram means no repeated longer one either: skip the quadratic-ish scans of clean prose
-        dup_chars = find_all_duplicate(view.words, n) if dup_chars else 0
+        # no repeated n-gram means no repeated longer one either: skip the scans for clean prose
+        dup_chars = _dup_ngram_chars(joined, offsets, n) if dup_chars else 0
         out[f"gopher_rep_dup_{n}_gram"] = _ratio(dup_chars, n_chars)
     return out
 

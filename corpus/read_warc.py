@@ -24,19 +24,15 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from loguru import logger
 
-from corpus.decode_html import HTML_TYPES, decode_html, gunzip_stray, media_type, payload_reason
-
-# types that say nothing: the bytes decide, as for a missing type (WHATWG MIME sniffing treats them alike)
-UNKNOWN_TYPES = frozenset(
-    {
-        "application/octet-stream",
-        "binary/octet-stream",
-        "application/unknown",
-        "unknown/unknown",
-        "*/*",
-        "application/x-unknown-content-type",
-    }
+from corpus.decode_html import (
+    HTML_TYPES,
+    UNKNOWN_TYPES,
+    decode_html,
+    gunzip_stray,
+    media_type,
+    payload_reason,
 )
+
 Opener = Callable[[str], BinaryIO]
 OnSkip = Callable[..., None]
 
@@ -246,12 +242,10 @@ class WarcReader(PipelineStep):
         super().__init__()
         paths = [paths] if isinstance(paths, str) else list(paths)
         if not paths:
-            raise ValueError(
-                "WarcReader got no input paths: pass WARC file paths or URLs (e.g. tests/data/*.warc.gz)"
-            )
+            raise ValueError("WarcReader: no input paths; pass WARC paths or URLs, e.g. tests/data/*.warc.gz")
         if limit is not None and limit < 1:
             raise ValueError(
-                f"limit={limit}: use None for no limit, or a positive number of documents per task"
+                f"limit={limit}: use None for no limit or a positive number of documents per task"
             )
         self.paths = sorted(paths) if sort else paths
         self.dump, self.opener, self.limit = dump, opener, limit

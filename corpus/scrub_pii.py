@@ -45,12 +45,14 @@ _PRIORITY = {kind: i for i, kind in enumerate(("email", "iban", "credit_card", "
                                                 "person", "location"))}
 _TYPE = {"EMAIL_ADDRESS": "email", "PHONE_NUMBER": "phone", "CREDIT_CARD": "credit_card", "IBAN_CODE": "iban",
          "US_SSN": "ssn", "PERSON": "person", "LOCATION": "location"}
-# The lookahead's character set lets `re` skip to possible starts without trying each alternative (~4x faster).
-_CANDIDATE = re.compile(
-    r"(?=[@:+(\dA-Z])(?:(?P<email>@)"
-    r"|(?P<iban>\b[A-Z]{2}\d{2}[ \-]?[A-Z0-9]{4})"
-    r"|(?P<ipv6>[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:.]*)"
-    r"|(?P<num>[+(]?\d[\d \-.()/]{5,}\d))")
+# Candidate scan: digit runs with separators (phones, cards, SSNs, IPv4, the digits of an IBAN), '@', and two
+# colons around <= 4 hex digits (IPv6). Three passes whose patterns begin with a fixed character set: CPython's
+# re skips to those characters in C, which makes them together ~2x faster than one alternation (measured in
+# docs/stage_7_scrub_pii.md).
+_NUMBER = re.compile(r"\d[\d \-.()/]{5,}\d")
+_COLON = re.compile(r":[0-9A-Fa-f]{0,4}:")
+_HEX_TOKEN = re.compile(r"[0-9A-Fa-f:.%]*")
+_IBAN_HEAD = re.compile(r"(?<![A-Z0-9])[A-Z]{2}(?:\d\d[ \-A-Z0-9]{0,20})?$")  # "DE" or "GB75 TKGS " before digits
 
 
 class PiiSpan(NamedTuple):
@@ -106,10 +108,10 @@ class PiiScrubber:
     def find(self, text: str) -> list[PiiSpan]:
         """Non-overlapping PII spans in text order."""
         found, covered = set(), -1
-        for m in _CANDIDATE.finditer(text):
-            if m.end() <= covered:
-                continue  # inside what an earlier candidate found: the digits of an IBAN, an e-mail's domain
-            spans = [s for s in self._candidate_spans(text, m) if s.kind in self.entities]
+        for start, end, kind in candidates(text):
+            if end <= covered:
+                continue  # inside what an earlier candidate found: a number in an e-mail address
+            spans = [s for s in self._candidate_spans(text, start, end, kind) if s.kind in self.entities]
             found.update(spans)
             covered = max([covered] + [s.end for s in spans])
         if self.ner is not None:
@@ -121,22 +123,24 @@ class PiiScrubber:
                 kept.append(span)
         return sorted(kept)
 
-    def _candidate_spans(self, text: str, m: re.Match):
+    def _candidate_spans(self, text: str, start: int, end: int, kind: str):
         """Run the recognizers a candidate calls for on a window around it; yield validated spans."""
-        start, end = m.span()
-        kind, value = m.lastgroup, m.group()
+        lo, hi = max(0, start - 4), min(len(text), end + 4)  # room for \b, "+44", "(212)"
         if kind == "email":
             lo, hi = _token_bounds(text, start)
+            if lo == start or "." not in text[start:hi]:
+                return []  # "@handle", "user@localhost": no local part or no domain with a suffix
             groups = ("email",)
-        elif kind == "iban":
-            lo, hi = max(0, start - 1), min(len(text), start + 48)  # 34 chars + separators
-            groups = ("iban",)
+        elif kind == "ipv6":
+            if not pii_rules.may_be_global_ipv6(text[start:end]):
+                return []  # 12:30:45, ::1, fe80::1, 2001:db8::1
+            groups = ("ipv6",)
         else:
-            lo, hi = max(0, start - 5), min(len(text), end + 4)  # a lower-case IPv6 head precedes its ':'
-            if kind == "ipv6" and pii_rules.local_ipv6(text, start, end):
-                return  # ::1, fe80::1, 2001:db8::1: stays whatever presidio says
-            groups = ("ip",) if kind == "ipv6" else pii_rules.number_groups(value)
-        window = text[lo:hi]
+            groups = pii_rules.number_groups(text[start:end], text[start - 1:start])
+            head = _IBAN_HEAD.search(text, max(0, start - 24), start)
+            if head:
+                lo, groups = head.start(), ("iban",) + groups
+        window, spans = text[lo:hi], []
         for group in groups:
             for r in self.recognizers[group].analyze(window, entities=[], nlp_artifacts=None):
                 s, e = lo + r.start, lo + r.end
@@ -144,7 +148,10 @@ class PiiScrubber:
                     continue  # another candidate's business
                 span = self._validated(text, s, e, r)
                 if span is not None:
-                    yield span
+                    spans.append(span)
+            if any(s.start <= start and s.end >= end for s in spans):
+                break  # groups go by priority: a card or IBAN covering the candidate is no phone number
+        return spans
 
     def _validated(self, text: str, s: int, e: int, r) -> PiiSpan | None:
         if r.entity_type == "IP_ADDRESS":
@@ -160,6 +167,24 @@ class PiiScrubber:
     def _ner_spans(self, text: str):
         for r in self.ner.analyze(text, entities=["PERSON", "LOCATION"], language="en"):
             yield PiiSpan(r.start, r.end, _TYPE[r.entity_type], text[r.start:r.end])
+
+
+def candidates(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, kind) of the places presidio must look at, in text order; kind: num, email or ipv6."""
+    found = [(m.start(), m.end(), "num") for m in _NUMBER.finditer(text)]
+    at = text.find("@")
+    while at != -1:
+        found.append((at, at + 1, "email"))
+        at = text.find("@", at + 1)
+    end = -1
+    for m in _COLON.finditer(text):
+        if m.start() >= end:  # extend to the whole address: hex digits on the left, hex/':'/'.' on the right
+            start = m.start()
+            while start > 0 and m.start() - start < 4 and text[start - 1] in "0123456789abcdefABCDEF":
+                start -= 1
+            end = _HEX_TOKEN.match(text, m.start()).end()
+            found.append((start, end, "ipv6"))
+    return sorted(found)
 
 
 def _token_bounds(text: str, at: int) -> tuple[int, int]:

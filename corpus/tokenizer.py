@@ -122,11 +122,20 @@ def _tiktoken_offline(cache_dir: Path | str, name: str):
                 os.environ["TIKTOKEN_CACHE_DIR"] = saved
 
 
-# One encoding object per process: building it parses 50k merges (~0.3 s) and tiktoken.Encoding is immutable
-# and thread-safe, so every stage and task shares it (tiktoken's own registry caches the same way).
-@functools.cache
-def gpt2_encoding(cache_dir: str | None = None) -> tiktoken.Encoding:
+def gpt2_encoding(cache_dir: str | os.PathLike | None = None) -> tiktoken.Encoding:
     """tiktoken's "gpt2" encoding, built without the network. "Hello world" -> [15496, 995]."""
+    return _gpt2_encoding(None if cache_dir is None else str(cache_dir))
+
+
+def get_encoding(name: str = "gpt2", cache_dir: str | os.PathLike | None = None) -> tiktoken.Encoding:
+    """A tiktoken encoding by name: "gpt2" offline from packaged files, the others from tiktoken's cache only."""
+    return _get_encoding(name, None if cache_dir is None else str(cache_dir))
+
+
+# One encoding object per process (and per forked child): building one parses 50k merges (~0.3-0.6 s), and
+# tiktoken.Encoding is immutable and thread-safe, so every stage shares it, as tiktoken's own registry does.
+@functools.cache
+def _gpt2_encoding(cache_dir: str | None) -> tiktoken.Encoding:
     files = gpt2_files(cache_dir)
     # cache "" = tiktoken reads our local paths directly and copies nothing into its cache dir.
     with _tiktoken_offline("", "gpt2"):
@@ -143,10 +152,9 @@ def gpt2_encoding(cache_dir: str | None = None) -> tiktoken.Encoding:
 
 
 @functools.cache
-def get_encoding(name: str = "gpt2", cache_dir: str | None = None) -> tiktoken.Encoding:
-    """A tiktoken encoding by name: "gpt2" offline from packaged files, the others from tiktoken's cache only."""
+def _get_encoding(name: str, cache_dir: str | None) -> tiktoken.Encoding:
     if name == "gpt2":
-        return gpt2_encoding(cache_dir)
+        return _gpt2_encoding(cache_dir)
     if name in tiktoken.registry.ENCODINGS:  # already built in this process
         return tiktoken.registry.ENCODINGS[name]
     constructors = openai_public.ENCODING_CONSTRUCTORS

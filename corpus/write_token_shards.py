@@ -77,16 +77,14 @@ def _up_to_date(out: Path, config: dict, summaries: list[dict]) -> dict | None:
     return manifest
 
 
-def _forget_previous(out: Path) -> None:
-    """Remove the old manifest first (a crash mid-merge must not look finished), then its shards."""
-    try:
-        old = json.loads((out / MANIFEST).read_text())
-    except (OSError, ValueError):
-        old = {"shards": []}
+def _forget_previous(out: Path, name: str) -> None:
+    """Remove the old manifest first (a crash mid-merge must not look finished), then every `{name}_*` shard,
+    also those of a merge that crashed before its manifest: trainers glob `{name}_train_*.bin`."""
     (out / MANIFEST).unlink(missing_ok=True)
-    for shard in old.get("shards", []):
-        if SHARD_RE.match(shard["file"]):
-            (out / shard["file"]).unlink(missing_ok=True)
+    for path in out.glob(f"{name}_*.bin*"):
+        match = SHARD_RE.match(path.name.removesuffix(".tmp"))
+        if match and match["name"] == name:
+            path.unlink()
 
 
 def _take_val(spans: Iterator, total: int, val_tokens: int | None) -> tuple[list, int]:
@@ -144,7 +142,7 @@ def merge_token_shards(
         logger.info(f"{out / MANIFEST} is up to date with {src}; nothing to do")
         return manifest
     out.mkdir(parents=True, exist_ok=True)
-    _forget_previous(out)
+    _forget_previous(out, name)
     tokens = [  # np.memmap refuses empty files
         np.memmap(src / f"{r:05d}.tokens", dtype=TOKEN_DTYPE, mode="r") if s["tokens"] else None
         for r, s in enumerate(summaries)
@@ -178,8 +176,9 @@ class MergeTokenShards(PipelineStep):
             raise ValueError(
                 f"MergeTokenShards writes one ordered stream: run it with tasks=1, not {world_size}"
             )
-        manifest = merge_token_shards(self.input_dir, self.output_dir, **self.merge_kwargs)
-        self.stat_update("shards", value=len(manifest["shards"]))
-        self.stat_update("tokens", value=manifest["tokens"])
+        with self.track_time():
+            manifest = merge_token_shards(self.input_dir, self.output_dir, **self.merge_kwargs)
+        self.stat_update("shards", value=len(manifest["shards"]), unit="merge")
+        self.stat_update("tokens", value=manifest["tokens"], unit="merge")
         if data:
             yield from data

@@ -73,7 +73,7 @@ def rejected(cfg: FinewebConfig, folder: str):
 
 
 def recipe(cfg: FinewebConfig) -> list[tuple[str, list, int]]:
-    """The pipeline: (stage name, datatrove steps, tasks) in run order."""
+    """The pipeline: (stage name, datatrove steps, tasks) in run order (names sort in run order too)."""
     from datatrove.pipeline.readers import ParquetReader
 
     from corpus.extract_html import HtmlExtractor
@@ -91,22 +91,24 @@ def recipe(cfg: FinewebConfig) -> list[tuple[str, list, int]]:
         HtmlExtractor(timeout=cfg.extract_timeout, exclusion_writer=rejected(cfg, "03_extract")),  # 3 extract
         LanguageFilter(cfg.languages, cfg.lang_threshold, cfg.lid_model,  # 4 language ID
                        exclusion_writer=rejected(cfg, "04_language")),
-        *quality_steps(exclusion_writer=rejected(cfg, "05_quality")),  # 5 quality filters
-        *([dedup_module().MinhashSignatures(cfg.path("work", "minhash"), dedup)] if dedup else []),  # 6a
+        *quality_steps(exclusion_writers={name: rejected(cfg, f"05_quality/{name}")  # 5 quality filters
+                                          for name in ("gopher_rep", "gopher", "c4", "fineweb")}),
+        *([dedup_module().MinhashSignatures(cfg.path("work", "minhash", "signatures"), dedup)] if dedup else []),
         ParquetShardWriter(cfg.path("work", "filtered"), extra_metadata=True, suffix=".pq"),
     ]
     finishing = [
         ParquetReader(cfg.path("work", "filtered"), glob_pattern="*.pq"),
-        *([dedup_module().MinhashDedupFilter(cfg.path("work", "minhash"), dedup,  # 6d drop near-duplicates
-                                             exclusion_writer=rejected(cfg, "06_dedup"))] if dedup else []),
+        *([dedup_module().MinhashDedupFilter(dedup_module().cluster_folder(cfg.path("work", "minhash")),
+                                             exclusion_writer=rejected(cfg, "06_dedup"))] if dedup else []),  # 6d
         *pii_steps(cfg),  # 7 PII
-        count_tokens_step(cfg.tokenizer),
+        count_tokens_step(cfg.tokenizer, cfg.path("work", "tokens") if cfg.tokens else None),  # 9a token_count
         ParquetShardWriter(cfg.path("data"), score_columns=score_columns()),  # 8 Parquet
-        *token_steps(cfg),  # 9a tokens of this slice
     ]
     stages = [("A_filter", filtering, cfg.tasks)]
     if dedup:
-        stages += dedup_module().minhash_cluster_stages(cfg.path("work", "minhash"), dedup)  # 6b, 6c
+        cross_file = dedup_module().minhash_dedup_stages(dedup, cfg.path("work", "minhash", "signatures"),
+                                                         cfg.path("work", "minhash"))  # 6b buckets, 6c clusters
+        stages += [(f"B{i}_{name}", steps, tasks) for i, (name, steps, tasks) in enumerate(cross_file, 1)]
     stages.append(("C_finish", finishing, cfg.tasks))
     if cfg.tokens:
         stages.append(("D_token_shards", token_merge_steps(cfg), 1))  # 9b
@@ -124,7 +126,7 @@ def dedup_module():
 
 
 def minhash_config(cfg: FinewebConfig):
-    return dedup_module().MinhashConfig(bands=cfg.minhash_bands, rows=cfg.minhash_rows, ngram=cfg.minhash_ngram)
+    return dedup_module().MinhashConfig(bands=cfg.minhash_bands, rows=cfg.minhash_rows, n_grams=cfg.minhash_ngram)
 
 
 def opener(cfg: FinewebConfig):
@@ -146,17 +148,15 @@ def pii_steps(cfg: FinewebConfig) -> list:
 
 
 def score_columns() -> dict:
-    from corpus.filter_quality import SCORE_COLUMNS
+    """Cheap scores kept as Parquet columns after FineWeb's nine, so thresholds can be re-tuned later."""
+    import pyarrow as pa
 
-    return SCORE_COLUMNS
+    from corpus.filter_quality import FINEWEB_KEPT, GOPHER_KEPT
 
-
-def token_steps(cfg: FinewebConfig) -> list:
-    if not cfg.tokens:
-        return []
-    from corpus.write_tokens import TokenizeDocuments
-
-    return [TokenizeDocuments(cfg.path("work", "tokens"), tokenizer=cfg.tokenizer)]
+    columns = {name: pa.float64() for name in GOPHER_KEPT + FINEWEB_KEPT}
+    columns["gopher_words"] = pa.int64()
+    columns["minhash_cluster_size"] = pa.int64()  # FineWeb-2 re-weights by it; NULL with --no-dedup
+    return columns
 
 
 def token_merge_steps(cfg: FinewebConfig) -> list:
@@ -255,8 +255,8 @@ def run(cfg: FinewebConfig):
     for name, steps, tasks in recipe(cfg):
         previous = executors.make_executor(cfg.executor, steps, name=name, tasks=tasks,
                                            logging_dir=cfg.path("logs", name), depends=previous)
-    previous.run()
-    if cfg.executor.kind != "local":
+    executors.run_and_wait(cfg.executor, previous)
+    if cfg.executor.kind != "local" and not cfg.executor.wait:
         print(f"submitted; when the jobs finish, `python -m pipelines.funnel {cfg.output}` prints the funnel")
         return None
     return write_funnel(cfg.output)

@@ -17,13 +17,14 @@ REASON_PREFIXES = ("dropped_", "skipped_", "file_", "pii_", "dedup_")
 
 
 def _count(value) -> int | float:
-    return value["total"] if isinstance(value, dict) else value
+    return value.get("total", 0) if isinstance(value, dict) else value
 
 
 def step_summary(step: dict) -> dict:
     stats = {k: _count(v) for k, v in step.get("stats", {}).items()}
+    seconds = _count(step.get("time_stats") or 0.0)  # a dict, or a bare number for steps that saw no document
     summary = {"step": step["name"].split(": ", 1)[-1], "in": stats.get("total"), "out": stats.get("forwarded"),
-               "seconds": round(step.get("time_stats", {}).get("total", 0.0), 3)}
+               "seconds": round(seconds, 3)}
     summary["reasons"] = {k: v for k, v in sorted(stats.items()) if k.startswith(REASON_PREFIXES)}
     summary["counters"] = {k: v for k, v in sorted(stats.items())
                            if k not in summary["reasons"] and k not in ("total", "forwarded", "dropped")}
@@ -46,7 +47,7 @@ def write_funnel(output: str) -> dict:
     funnel = read_funnel(output)
     tmp = os.path.join(output, "stats.json.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(funnel, f, indent=2)
+        json.dump(funnel, f, indent=2, ensure_ascii=False)
     os.replace(tmp, os.path.join(output, "stats.json"))
     return funnel
 

@@ -79,6 +79,22 @@ def build(cfg: TokenizeConfig):
     )
 
 
+def check_columns(cfg: TokenizeConfig) -> None:
+    """Fail before any task starts when --parquet holds no file or the first one lacks the text or id column."""
+    import pyarrow.parquet as pq
+    from datatrove.io import get_datafolder
+
+    folder = get_datafolder(cfg.parquet)
+    files = folder.list_files(glob_pattern=cfg.glob)
+    if not files:
+        raise SystemExit(f"error: no file matches {cfg.glob!r} under {cfg.parquet}; check --parquet / --glob")
+    with folder.open(files[0], "rb") as f:
+        columns = pq.ParquetFile(f).schema_arrow.names
+    for flag, column in (("--text-column", cfg.text_column), ("--id-column", cfg.id_column)):
+        if column not in columns:
+            raise SystemExit(f"error: {files[0]} has no column {column!r} (it has {columns}); set {flag}")
+
+
 def check(folder: str) -> int:
     """Print what is wrong with the shards in `folder`, in words; 1 if anything is."""
     from corpus.token_shards import check_dir
@@ -147,6 +163,7 @@ def main(argv=None) -> int:
         check_uint16(get_encoding(cfg.tokenizer))  # fail before any task starts
     except (OfflineTokenizerError, ValueError) as e:
         raise SystemExit(f"error: --tokenizer {cfg.tokenizer}: {e}") from None
+    check_columns(cfg)
     os.makedirs(cfg.out, exist_ok=True)
     print(json.dumps(asdict(cfg), default=str), file=sys.stderr)
     executors.run_and_wait(cfg.executor, build(cfg))

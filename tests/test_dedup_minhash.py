@@ -40,6 +40,7 @@ def test_shingling_edge_cases():
     assert (band_keys(sigs, FAST)[0] == 0).all() and (band_keys(sigs, FAST)[1] != 0).all()
 
 
+@pytest.mark.slow  # imports spacy.blank with its plugins (presidio, transformers): ~5 s of CPU
 def test_signatures_identical_to_datatrove():
     pytest.importorskip("tokenizers")  # datatrove.pipeline.dedup imports it
     pytest.importorskip("spacy")
@@ -117,7 +118,7 @@ def _run_distributed(tmp_path, tasks: int) -> dict[str, int]:
                     out.write(json.dumps({"text": d.text, "id": d.id}) + "\n")
 
     def run(pipeline, n, name):
-        LocalPipelineExecutor(pipeline, tasks=n, logging_dir=str(root / "logs" / name)).run()
+        LocalPipelineExecutor(pipeline, tasks=n, workers=1, logging_dir=str(root / "logs" / name)).run()
 
     run([JsonlReader(str(src)), JsonlWriter(str(root / "mid")), MinhashSignatures(root / "sig", FAST)], tasks, "a")
     for name, pipeline, n in minhash_dedup_stages(FAST, root / "sig", root / "work"):

@@ -117,14 +117,19 @@ def test_streaming_never_accepts_a_truncated_file(crawl, tmp_path):
     assert len(Ledger(ledger).rows()) == 1
 
 
-def test_caching_opener_bounded_403_and_unlink(crawl, tmp_path):
+@pytest.mark.timeout(30)  # a connection slot leaked by a failure would block the next fetch forever
+def test_caching_opener_bounded_403_404_and_unlink(crawl, tmp_path):
     root, rels, clean = crawl
     with CCServer(root, {rels[0]: ["403"] * 5}) as srv:
-        opener = CachingOpener(str(tmp_path / "cache"), FAST, RateBudget(tmp_path / "budget", requests_per_s=50))
+        budget = RateBudget(tmp_path / "budget", requests_per_s=50, max_connections=1)
+        opener = CachingOpener(str(tmp_path / "cache"), FAST, budget)
         with pytest.raises(FetchError, match="403"):
             opener(srv.url + rels[0])
         assert len(srv.requests_for(rels[0])) == FAST.max_forbidden + 1
         assert not opener.local_path(srv.url + rels[0]).exists()
+        with pytest.raises(FetchError, match="404"):
+            opener(srv.url + "crawl-data/missing.warc.gz")
+        assert len(srv.requests_for("crawl-data/missing.warc.gz")) == 1  # no retry on 404
         opener = CachingOpener(str(tmp_path / "cache"), FAST, opener.budget, keep=False)
         with opener(srv.url + rels[1]) as f:
             assert not opener.local_path(srv.url + rels[1]).exists() and f.read() == clean[1]

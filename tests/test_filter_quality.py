@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 from datatrove.data import Document
 
@@ -23,7 +24,14 @@ from corpus.filter_quality import (
     datatrove_configs,
     quality_steps,
 )
-from corpus.quality_signals import count_sentences, quality_signals, split_words
+from corpus.quality_signals import (
+    _dup_ngram_chars,
+    _top_ngram_chars,
+    _top_ngram_chars_slow,
+    count_sentences,
+    quality_signals,
+    split_words,
+)
 
 PROSE = (
     "The committee met on Tuesday to discuss the new budget for the city library and its branches.\n"
@@ -92,7 +100,7 @@ QUALITY_CASES = [
     (
         {"max_end_ellipsis_lines_ratio": 0.3},
         "Read more…\nSee the rest...\nDone.",
-        "gopher_end_ellipsis_lines",
+        "gopher_end_ellipsis",
     ),
     ({"min_alpha_words_ratio": 0.8}, "12 34 56 78 90 apples 11 22", "gopher_alpha_words"),
     ({"min_stop_words": 2}, "Cheap flights hotels deals booking today", "gopher_stop_words"),
@@ -184,6 +192,24 @@ def test_signal_values_on_hand_computed_example():
     assert s["fineweb_char_dup_ratio"] == pytest.approx(12 / 41)  # newlines not counted
     assert s["fineweb_list_ratio"] == pytest.approx(2 / 12)
     assert s["c4_sentences"] == 3
+
+
+@pytest.mark.parametrize(
+    "text", [PROSE + "\n" + PROSE[:300], "ab c a bc " * 20, "x y z " * 50, "one", "b a c a b d"]
+)
+def test_dup_ngram_scan_equals_datatrove(text):
+    from itertools import accumulate
+
+    from datatrove.pipeline.filters.gopher_repetition_filter import find_all_duplicate
+
+    words = split_words(text)
+    offsets = [0, *accumulate(map(len, words))]
+    for n in range(5, 11):
+        assert _dup_ngram_chars("".join(words), offsets, n) == find_all_duplicate(words, n)
+    ids = np.array([sorted(set(words)).index(w) for w in words], dtype=np.uint64)
+    lengths = np.array([len(w) for w in words], dtype=np.int64)
+    for n in (2, 3, 4):  # ties go to the first n-gram seen, as Counter.most_common
+        assert _top_ngram_chars(ids, lengths, n) == _top_ngram_chars_slow(words, n)
 
 
 def test_sentence_count_follows_spacy_sentencizer():

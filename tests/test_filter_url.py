@@ -9,7 +9,9 @@ Run: `.venv/bin/python -m pytest -q tests/test_filter_url.py`.
 
 from __future__ import annotations
 
+import multiprocessing
 import pickle
+import time
 
 import numpy as np
 import pytest
@@ -151,18 +153,26 @@ def test_cache_reuse_and_truncation(tiny, lists, tmp_path):
     assert reason(changed, "https://other.example/") == "url_domain"
 
 
-def test_concurrent_builder_loses_cleanly(tmp_path):
-    arrays = np.array([1, 2, 3], dtype=np.uint64)
+def _build_slowly(cache_dir, log):
+    def build():
+        with open(log, "a") as f:
+            f.write("built\n")
+        time.sleep(0.3)  # long enough for the other process to find the cache missing
+        return np.array([1, 2, 3], dtype=np.uint64)
 
-    def build_while_another_wins():
-        load_or_build(tmp_path, "ab" * 32, lambda: arrays)  # the other builder finishes first
-        return arrays
-
-    index = load_or_build(tmp_path, "ab" * 32, build_while_another_wins)
-    assert list(index.keys) == [1, 2, 3]
-    assert [p.name for p in tmp_path.iterdir()] == ["ab" * 16]  # no temporary folders left
+    return list(load_or_build(cache_dir, "ab" * 32, build).keys)
 
 
+def test_concurrent_builders_build_once(tmp_path):
+    log = tmp_path / "log"
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        results = pool.starmap(_build_slowly, [(tmp_path / "cache", log)] * 2)
+    assert results == [[1, 2, 3], [1, 2, 3]]
+    assert log.read_text() == "built\n"  # the second process waited on the lock, then mapped the result
+    assert [p.name for p in (tmp_path / "cache").iterdir() if not p.name.endswith(".lock")] == ["ab" * 16]
+
+
+@pytest.mark.slow
 def test_full_ut1_list():
     """The shipped lists (UT1 from datatrove + blocklists/); builds the per-machine cache once (~10 s)."""
     flt = UrlBlocklistFilter()

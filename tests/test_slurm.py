@@ -179,14 +179,15 @@ def test_sample_pipeline_on_slurm_over_faulty_http_equals_local(slurm, tmp_path)
     samples = sorted((REPO / "tests" / "data").glob("sample-0*.warc.gz"))
     rels = build_crawl(tmp_path / "cc", "CC-MAIN-2024-10", {p.name: p.read_bytes() for p in samples})
     env = dict(os.environ)
-    _fineweb("--warcs", *map(str, samples), "--output", str(tmp_path / "local"), env=env)
+    small = ["--minhash-bands", "2"]  # 3 bucket tasks instead of 15: same code path, a third of the jobs
+    _fineweb("--warcs", *map(str, samples), "--output", str(tmp_path / "local"), *small, env=env)
     faults = {rels[0]: ["503:0", "reset:20000"], rels[1]: ["xml200"]}
     prefix = f"fw{os.getpid()}"
     with CCServer(tmp_path / "cc", faults, lifetime_s=300) as srv:
         _fineweb("--warcs", *[srv.url + r for r in rels], "--output", str(tmp_path / "slurm"),
                  "--executor", "slurm", "--partition", slurm_cluster.PARTITION, "--time", "00:10:00",
                  "--mem-per-cpu", "1", "--job-prefix", prefix, "--slurm-logs", str(tmp_path / "slurm_logs"),
-                 env=env)
+                 *small, env=env)
         import subprocess
         import time
 
@@ -203,3 +204,13 @@ def test_sample_pipeline_on_slurm_over_faulty_http_equals_local(slurm, tmp_path)
     local, remote = _parquet_rows(tmp_path / "local" / "data"), _parquet_rows(tmp_path / "slurm" / "data")
     assert local and remote == local
     assert len(srv.requests_for(rels[0])) == 3 and len(srv.requests_for(rels[1])) == 2
+
+
+def test_ray_executor_needs_the_extra():
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is not None:
+        pytest.skip("ray is installed; this checks the message when it is not")
+    with pytest.raises(ImportError, match=r"fineweb-corpus\[ray\]"):
+        executors.make_executor(executors.ExecutorOptions(kind="ray"), [make_docs], name="A", tasks=1,
+                                logging_dir="/tmp/unused-logs")

@@ -161,11 +161,19 @@ def test_rerun_resumes_and_reconfigures(tmp_path):
     before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "out").iterdir()}
     merge_token_shards(str(tmp_path / "tasks"), str(tmp_path / "out"), **SMALL)  # up to date: nothing written
     assert before == {p.name: p.stat().st_mtime_ns for p in (tmp_path / "out").iterdir()}
-    m = merge_token_shards(
-        str(tmp_path / "tasks"), str(tmp_path / "out"), **(SMALL | {"shard_tokens": 50_000})
-    )
+    bigger = SMALL | {"shard_tokens": 50_000}
+    m = merge_token_shards(str(tmp_path / "tasks"), str(tmp_path / "out"), **bigger)
     assert sorted(p.name for p in shard_files(tmp_path / "out")) == sorted(s["file"] for s in m["shards"])
     assert check_dir(tmp_path / "out")[0] == []
+    texts = make_texts(30)
+    texts[7] = texts[7].replace("the", "and")  # a task reruns on changed text: the merge must notice
+    tokenize(make_docs(texts), tmp_path / "tasks", world=2)
+    m2 = merge_token_shards(str(tmp_path / "tasks"), str(tmp_path / "out"), **bigger)
+    assert m2["shards"] != m["shards"] and check_dir(tmp_path / "out")[0] == []
+    (tmp_path / "out" / MANIFEST).unlink()  # as if a merge crashed before its manifest, leaving an orphan
+    (tmp_path / "out" / "fineweb_train_000007.bin").write_bytes(b"")
+    merge_token_shards(str(tmp_path / "tasks"), str(tmp_path / "out"), **bigger)
+    assert check_dir(tmp_path / "out")[0] == []  # the orphan is gone
 
 
 def test_missing_task_is_an_error(tmp_path):
@@ -251,3 +259,19 @@ def test_cli_tokenizes_parquet(tmp_path):
     manifest = json.loads((tmp_path / "out" / MANIFEST).read_text())
     assert manifest["documents"] == 40 and manifest["shards"][0]["file"] == "tiny_val_000000.bin"
     assert os.path.exists(tmp_path / "out" / "tiny_train_000001.bin")
+
+
+def test_cli_refuses_bad_input_before_running(tmp_path):
+    from pipelines.tokenize import main
+
+    (tmp_path / "pq").mkdir()
+    pq.write_table(pa.table({"content": ["x"]}), tmp_path / "pq" / "a.parquet")
+    base = ["--parquet", str(tmp_path / "pq"), "--out", str(tmp_path / "out")]
+    with pytest.raises(SystemExit, match="no column 'text'.*--text-column"):
+        main(base)
+    with pytest.raises(
+        SystemExit, match="--tokenizer cl100k_base: .*(never download|uint16)"
+    ):  # cached or not
+        main([*base, "--tokenizer", "cl100k_base"])
+    with pytest.raises(SystemExit, match="no file matches"):
+        main([*base, "--glob", "*.nothing"])
