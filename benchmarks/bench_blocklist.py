@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,10 +66,13 @@ def child(kind: str, urls_file: str, cache_dir: str, out: str) -> None:
     load_s = time.perf_counter() - t0
     docs = [Document(text="", id=str(i), metadata={"url": u}) for i, u in enumerate(urls)]
     t0 = time.perf_counter()
-    blocked = [i for i, d in enumerate(docs) if flt.filter(d) is not True]
+    results = [flt.filter(d) for d in docs]
     run_s = time.perf_counter() - t0
+    blocked = [i for i, r in enumerate(results) if r is not True]
+    reasons = Counter(r[1] if isinstance(r, tuple) else "dropped" for r in results if r is not True)
     Path(out).write_text(json.dumps({"load_s": load_s, "urls_per_s": len(urls) / run_s, "base_mb": base,
-                                     "rss_mb": rss_mb(), "peak_mb": rss_mb("VmHWM"), "blocked": blocked}))
+                                     "rss_mb": rss_mb(), "peak_mb": rss_mb("VmHWM"), "blocked": blocked,
+                                     "reasons": dict(reasons.most_common())}))
 
 
 def synthetic_urls(n: int, seed: int = 0) -> list[str]:
@@ -156,7 +160,8 @@ def report(urls: list[str], runs: dict, innocent: set[int]) -> None:
               f"{runs['datatrove', state]['load_s'] / runs['ours', state]['load_s']:.1f}x")
     print(f"added RSS ratio datatrove/ours (warm): "
           f"{(dt['rss_mb'] - dt['base_mb']) / max(ours['rss_mb'] - ours['base_mb'], 1):.1f}x")
-    print(f"throughput ratio ours/datatrove: {ours['urls_per_s'] / dt['urls_per_s']:.2f}x")
+    print(f"throughput ratio ours/datatrove (warm): {ours['urls_per_s'] / dt['urls_per_s']:.2f}x")
+    print(f"reasons datatrove: {dt['reasons']}\nreasons ours: {ours['reasons']}")
     only_dt, only_ours = set(dt["blocked"]) - set(ours["blocked"]), set(ours["blocked"]) - set(dt["blocked"])
     print(f"blocked by datatrove only: {len(only_dt)}, e.g. {[urls[i] for i in sorted(only_dt)[:5]]}")
     print(f"blocked by ours only: {len(only_ours)}, e.g. {[urls[i] for i in sorted(only_ours)[:5]]}")

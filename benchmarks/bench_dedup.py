@@ -1,6 +1,6 @@
 """Stage 6 (MinHash dedup): ours against datatrove's four MinHash stages on the same documents, in one command.
 
-    python -m benchmarks.bench_dedup [--docs 4000] [--words 300] [--tasks 2] [--hash sha1]
+    python -m benchmarks.bench_dedup [--docs 3000] [--words 300] [--tasks 2] [--hash sha1]
 
 Input: a synthetic corpus with planted near-duplicate clusters, exact copies and distinct template-sharing pairs
 (corpus/dedup_synthetic.py), written as JSONL files (one per task). Both sides use FineWeb's configuration
@@ -33,8 +33,7 @@ def write_corpus(folder: str, docs: int, words: int, tasks: int, seed: int = 0) 
     os.makedirs(os.path.join(folder, "input"))
     for t in range(tasks):
         with open(os.path.join(folder, "input", f"{t:03d}.jsonl"), "w", encoding="utf-8") as f:
-            for d in corpus[t::tasks]:
-                f.write(json.dumps({"text": d.text, "id": d.id}) + "\n")
+            f.writelines(json.dumps({"text": d.text, "id": d.id}) + "\n" for d in corpus[t::tasks])
     clusters: dict[str, list[str]] = {}
     for d in corpus:
         if d.cluster:
@@ -51,16 +50,25 @@ def side_stages(side: str, work: str, tasks: int, hash_fc: str) -> list[tuple[st
 
     out = JsonlWriter(os.path.join(work, "out"))
     if side == "ours":
-        from corpus.dedup_minhash import MinhashConfig, MinhashDedupFilter, MinhashSignatures, cluster_folder
-        from corpus.dedup_minhash import minhash_dedup_stages
+        from corpus.dedup_minhash import (
+            MinhashConfig,
+            MinhashDedupFilter,
+            MinhashSignatures,
+            cluster_folder,
+            minhash_dedup_stages,
+        )
 
         cfg = MinhashConfig(hash_fc=hash_fc)
         sig = os.path.join(work, "sig")
         return [("signatures", [reader(), MinhashSignatures(sig, cfg)], tasks),
                 *minhash_dedup_stages(cfg, sig, work),
                 ("filter", [reader(), MinhashDedupFilter(cluster_folder(work)), out], tasks)]
-    from datatrove.pipeline.dedup import MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter
-    from datatrove.pipeline.dedup import MinhashDedupSignature
+    from datatrove.pipeline.dedup import (
+        MinhashDedupBuckets,
+        MinhashDedupCluster,
+        MinhashDedupFilter,
+        MinhashDedupSignature,
+    )
     from datatrove.pipeline.dedup.minhash import MinhashConfig
     from datatrove.utils.hashing import HashConfig
 
@@ -113,7 +121,7 @@ def _kept_ids(folder: str) -> set[str]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--docs", type=int, default=4000, help="documents in the synthetic corpus (about)")
+    p.add_argument("--docs", type=int, default=3000, help="documents in the synthetic corpus (about)")
     p.add_argument("--words", type=int, default=300, help="mean words per document")
     p.add_argument("--tasks", type=int, default=2, help="tasks of the signature and filter stages")
     p.add_argument("--hash", default="sha1", choices=("sha1", "xxhash"), help="shingle hash (FineWeb: sha1)")
@@ -140,11 +148,12 @@ def main(argv=None) -> int:
               f"{r['sig_docs_per_cpu_s']:8.1f} docs/s/core  peak RSS {r['peak_rss_mb']:5d} MB  kept {len(r['kept'])}"
               f"  clusters with one copy {r['clusters_one']}/{len(truth['clusters'])}")
         print(f"{'':>12}stage wall/CPU s: {per_stage}")
-    agree = len(theirs["kept"] & ours["kept"]) / max(len(theirs["kept"] | ours["kept"]), 1)
+    in_clusters = {i for ids in truth["clusters"].values() for i in ids}
+    differ = len((theirs["kept"] ^ ours["kept"]) - in_clusters)  # inside a cluster the keeper may differ
     print(f"ratio: wall {theirs['wall_s'] / ours['wall_s']:.2f}x faster, CPU {theirs['cpu_s'] / ours['cpu_s']:.2f}x "
           f"less, signatures {ours['sig_docs_per_cpu_s'] / theirs['sig_docs_per_cpu_s']:.2f}x docs/s per core, "
-          f"peak RSS {ours['peak_rss_mb'] / theirs['peak_rss_mb']:.2f}x; kept-set Jaccard ours vs datatrove "
-          f"{agree:.3f}")
+          f"peak RSS {ours['peak_rss_mb'] / theirs['peak_rss_mb']:.2f}x; docs outside planted clusters decided "
+          f"differently: {differ}")
     return 0
 
 

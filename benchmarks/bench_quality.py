@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import random
 import time
 import zlib
 
@@ -47,13 +48,49 @@ def bench_texts(pattern: str, limit: int) -> list[str]:
 
 
 def synthetic_texts(n: int) -> list[str]:
-    prose = (
-        "The council said on Monday that the new bridge would open next spring, two years later than planned."
-        " "
-        "Engineers found that the foundations needed more work than expected, and costs have risen. "
-    )
-    pages = [prose * k + "\n" + prose for k in range(2, 12)] + ["Home\nNews\nSport\n" * 20, "Buy now! " * 200]
-    return [pages[i % len(pages)] + f" Item {i}." for i in range(n)]
+    """Seeded pseudo-articles (varied sentences, some navigation lines) and a few list pages."""
+    rng = random.Random(0)
+    nouns = [
+        "council",
+        "bridge",
+        "river",
+        "school",
+        "budget",
+        "report",
+        "market",
+        "team",
+        "village",
+        "museum",
+        "court",
+        "station",
+        "farm",
+    ]
+    verbs = [
+        "approved",
+        "delayed",
+        "opened",
+        "reviewed",
+        "funded",
+        "closed",
+        "praised",
+        "questioned",
+        "expanded",
+        "announced",
+    ]
+    adjs = ["new", "old", "local", "national", "final", "small", "public", "regional", "annual", "major"]
+
+    def sentence() -> str:
+        a, b, c = rng.sample(nouns, 3)
+        return (
+            f"The {a} {rng.choice(verbs)} the {rng.choice(adjs)} {b} of the {c} on {rng.randint(1, 28)} May."
+        )
+
+    def article() -> str:
+        paras = [" ".join(sentence() for _ in range(rng.randint(2, 6))) for _ in range(rng.randint(3, 12))]
+        return "\n".join(["Home | News | Sport", *paras, "Share this story"])
+
+    lists = ["\n".join(f"{rng.choice(nouns)} {rng.randint(1, 999)}" for _ in range(40)) for _ in range(5)]
+    return [lists[i % 5] if i % 10 == 9 else article() for i in range(n)]
 
 
 def run_datatrove(texts: list[str]) -> list[bool]:

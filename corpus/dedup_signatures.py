@@ -17,12 +17,12 @@ reduction instead of a 64-bit `%`.
 from __future__ import annotations
 
 import sys
-from hashlib import sha1
-from itertools import chain
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable
+from hashlib import sha1
+from itertools import chain
 
 import numpy as np
 import xxhash

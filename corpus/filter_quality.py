@@ -24,17 +24,9 @@ from dataclasses import dataclass
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
+from datatrove.utils.typeshelper import StatHints
 
-from corpus.quality_signals import (
-    DUP_NGRAM_SIZES,
-    TOP_NGRAM_SIZES,
-    TextView,
-    c4_clean_lines,
-    c4_signals,
-    fineweb_signals,
-    gopher_quality_signals,
-    gopher_repetition_signals,
-)
+from corpus import quality_signals as qs
 from corpus.stage import Filter
 
 Signals = dict[str, float | int]
@@ -49,14 +41,14 @@ class SignalCache:
     def __init__(self):
         self._text: str | None = None
         self._groups: dict[Callable, Signals] = {}
-        self._view: TextView | None = None
+        self._view: qs.TextView | None = None
 
-    def get(self, text: str, group: Callable[[TextView], Signals]) -> Signals:
+    def get(self, text: str, group: Callable[[qs.TextView], Signals]) -> Signals:
         if text is not self._text and text != self._text:
             self._text, self._groups, self._view = text, {}, None
         if group not in self._groups:
             if self._view is None:
-                self._view = TextView(text)
+                self._view = qs.TextView(text)
             self._groups[group] = group(self._view)
         return self._groups[group]
 
@@ -72,7 +64,7 @@ def _check(signals: Signals, checks) -> str | None:
 class _QualityFilter(Filter):
     """Compares one signal group of the document's text with the config's thresholds."""
 
-    group: Callable[[TextView], Signals]
+    group: Callable[[qs.TextView], Signals]
 
     def __init__(
         self,
@@ -109,7 +101,7 @@ class GopherRepetitionConfig:
 
     def __post_init__(self):
         sizes = (len(self.top_ngram_frac), len(self.dup_ngram_frac))
-        if sizes != (len(TOP_NGRAM_SIZES), len(DUP_NGRAM_SIZES)):
+        if sizes != (len(qs.TOP_NGRAM_SIZES), len(qs.DUP_NGRAM_SIZES)):
             raise ValueError("give top_ngram_frac 3 values (n=2..4), dup_ngram_frac 6 (n=5..10); None = off")
 
 
@@ -117,7 +109,7 @@ class GopherRepetitionFilter(_QualityFilter):
     """Drop documents with repeated paragraphs, lines or n-grams (Gopher Table A1)."""
 
     name = "👯 5 gopher repetition"
-    group = gopher_repetition_signals
+    group = qs.gopher_repetition_signals
 
     def __init__(self, config: GopherRepetitionConfig = GopherRepetitionConfig(), **kw):
         super().__init__(config, **kw)
@@ -129,11 +121,11 @@ class GopherRepetitionFilter(_QualityFilter):
         out += [(f"gopher_rep_{n}", ">", getattr(c, n), f"gopher_rep_{n}") for n in names]
         out += [
             (f"gopher_rep_top_{n}_gram", ">", t, f"gopher_rep_top_{n}_gram")
-            for n, t in zip(TOP_NGRAM_SIZES, c.top_ngram_frac)
+            for n, t in zip(qs.TOP_NGRAM_SIZES, c.top_ngram_frac)
         ]
         return out + [
             (f"gopher_rep_dup_{n}_gram", ">", t, f"gopher_rep_dup_{n}_gram")
-            for n, t in zip(DUP_NGRAM_SIZES, c.dup_ngram_frac)
+            for n, t in zip(qs.DUP_NGRAM_SIZES, c.dup_ngram_frac)
         ]
 
 
@@ -157,7 +149,7 @@ class GopherQualityFilter(_QualityFilter):
     """Drop documents whose word statistics are not those of prose (Gopher §A1)."""
 
     name = "🥇 5 gopher quality"
-    group = gopher_quality_signals
+    group = qs.gopher_quality_signals
 
     def __init__(self, config: GopherQualityConfig = GopherQualityConfig(), **kw):
         super().__init__(config, **kw)
@@ -207,7 +199,7 @@ class C4LineCleaner(PipelineStep):
     def clean(self, text: str):
         c = self.config
         args = (c.max_word_length, c.min_words_per_line, c.remove_citations)
-        return c4_clean_lines(text, *args, c.drop_javascript_lines, c.drop_policy_lines)
+        return qs.c4_clean_lines(text, *args, c.drop_javascript_lines, c.drop_policy_lines)
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         for doc in data:
@@ -217,7 +209,7 @@ class C4LineCleaner(PipelineStep):
                 self.stat_update(reason, value=n)
             if self.keep_removed_count:
                 doc.metadata["c4_lines_removed"] = sum(removed.values())
-            self.stat_update("docs")
+            self.stat_update(StatHints.total, StatHints.forwarded)  # in = out: the funnel shows the step
             yield doc
 
 
@@ -225,7 +217,7 @@ class C4Filter(_QualityFilter):
     """C4's document rules on the cleaned text: lorem ipsum, curly bracket, at least 5 sentences."""
 
     name = "⛰ 5 C4 quality"
-    group = c4_signals
+    group = qs.c4_signals
 
     def __init__(self, config: C4Config = C4Config(), **kw):
         super().__init__(config, **kw)
@@ -244,7 +236,7 @@ class FineWebConfig:
     """FineWeb's own filters (arXiv 2406.17557 §3.3, Appendix; datatrove FineWebQualityFilter defaults)."""
 
     min_line_punct_ratio: float | None = 0.12  # §3.3: drop if < 12% of lines end with punctuation
-    line_punct_by_chars: bool = True  # ours: weigh lines by length, ignore closers (see fineweb_signals)
+    line_punct_by_chars: bool = True  # ours: table cells, weighted by length (see qs.line_punct_chars)
     max_short_line_ratio: float | None = 0.67  # §3.3: drop if > 67% of lines are ≤ 30 characters
     # Characters in duplicated lines: the FineWeb paper (§3.3) lists "≥ 0.1" (MassiveText used 0.2);
     # datatrove's FineWebQualityFilter default is 0.01, which drops articles for one repeated attribution.
@@ -256,7 +248,7 @@ class FineWebQualityFilter(_QualityFilter):
     """Drop documents that read as lists or navigation rather than prose (FineWeb §3.3)."""
 
     name = "🍷 5 FineWeb quality"
-    group = fineweb_signals
+    group = qs.fineweb_signals
 
     def __init__(self, config: FineWebConfig = FineWebConfig(), **kw):
         super().__init__(config, **kw)

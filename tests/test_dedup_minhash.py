@@ -1,7 +1,8 @@
 """Stage 6 (MinHash dedup): shingling edge cases, signatures identical to datatrove's, Jaccard estimates, banding,
 clustering and the survivor rule, exact duplicates, and the distributed path through datatrove's
 LocalPipelineExecutor (signatures → buckets → clusters → filter) giving the same survivors for 1, 2 and 4 tasks
-as the in-process `NearDuplicateIndex`, on synthetic docs with planted clusters and distinct pairs."""
+as the in-process `NearDuplicateIndex`, on synthetic docs with planted clusters and distinct pairs; and
+`python -m pipelines.dedup` over Parquet."""
 
 from __future__ import annotations
 
@@ -17,7 +18,14 @@ from datatrove.pipeline.writers import JsonlWriter
 from corpus.dedup_cluster import EXACT, NEAR, ClusterBuilder, NearDuplicateIndex, band_pairs, components
 from corpus.dedup_minhash import MinhashDedupFilter, MinhashSignatures, cluster_folder, minhash_dedup_stages
 from corpus.dedup_signatures import (
-    MinhashConfig, WordSplitter, band_keys, id_key, minhash_signatures, normalize_text, shingle_hashes, text_key,
+    MinhashConfig,
+    WordSplitter,
+    band_keys,
+    id_key,
+    minhash_signatures,
+    normalize_text,
+    shingle_hashes,
+    text_key,
 )
 from corpus.dedup_synthetic import synthetic_corpus
 
@@ -114,8 +122,7 @@ def _run_distributed(tmp_path, tasks: int) -> dict[str, int]:
         src.mkdir()
         for f in range(4):
             with open(src / f"{f}.jsonl", "w") as out:
-                for d in DOCS[f::4]:
-                    out.write(json.dumps({"text": d.text, "id": d.id}) + "\n")
+                out.writelines(json.dumps({"text": d.text, "id": d.id}) + "\n" for d in DOCS[f::4])
 
     def run(pipeline, n, name):
         LocalPipelineExecutor(pipeline, tasks=n, workers=1, logging_dir=str(root / "logs" / name)).run()
@@ -142,3 +149,23 @@ def test_distributed_survivors_identical_for_any_task_count(tmp_path):
     assert all(kept[i] == sizes.get(i, 1) for i in kept)
     members = collections.Counter(d.cluster for d in DOCS if d.cluster)
     assert sorted(v for v in runs[1].values() if v > 1) == sorted(members.values())
+
+
+def test_standalone_parquet_pipeline(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipelines.dedup import main
+
+    (tmp_path / "in").mkdir()
+    for f in range(2):
+        part = DOCS[f::2]
+        pq.write_table(pa.table({"text": [d.text for d in part], "id": [d.id for d in part]}),
+                       tmp_path / "in" / f"{f}.parquet")
+    main(["--parquet", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--tasks", "2", "--workers", "1",
+          "--hash", "xxhash", "--word-splitter", "whitespace"])
+    kept = pq.read_table(tmp_path / "out" / "data").to_pylist()
+    index = NearDuplicateIndex(FAST)
+    index.add_many((d.id, d.text) for d in DOCS)
+    assert {r["id"] for r in kept} == {d.id for d in DOCS} - set(index.duplicates())
+    assert {r["minhash_cluster_size"] for r in kept} >= {1, 2}

@@ -76,6 +76,8 @@ def reason(flt, url):
     ("https://www.gangbangzone.com/watch/1", "url_banned_subword"),
     ("https://news.example.org/big-breasts-here", "url_banned_subword"),
     ("https://xvideos.com/", "url_banned_subword"),
+    ("https://freegangbang.example/", "url_banned_subword"),  # after a dictionary word
+    ("https://gangbangvids4u.example/", "url_banned_subword"),  # whatever follows
 ])
 def test_each_reason(tiny, url, expected):
     assert reason(tiny, url) == expected
@@ -96,6 +98,7 @@ def test_each_reason(tiny, url, expected):
     "https://www.middlesex.ac.uk/analysis/cocktail-essex-sussex",
     "https://sussexfreepress.co.uk/",  # 'sexfree' across a word: not at a word boundary
     "https://boxvideos.example/",  # 'xvideos' inside 'boxvideos'
+    "https://essexdollhouse.example/",  # 'sexdoll' after 'es', no word
     "https://y.blogspot.com/",  # sibling of the listed x.blogspot.com
     "https://blogspot.com/",
     "https://adult-example.com.evil.org/",  # a listed name is not a parent here

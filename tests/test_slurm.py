@@ -25,9 +25,9 @@ REPO = Path(__file__).resolve().parents[1]
 JOB_TIMEOUT_S = 120
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # module, not session: the environment is restored for the other test files
 def slurm():
-    """A running local cluster: reused if `ci/slurm_up.sh` started one, else started and stopped here."""
+    """A running local cluster: reused if `.ci/slurm_up.sh` started one, else started and stopped here."""
     if why := slurm_cluster.missing_requirements():
         pytest.skip(why)
     was_up = slurm_cluster.is_up()
@@ -170,40 +170,75 @@ def _fineweb(*args: str, env: dict) -> None:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
 
 
+SMALL = ("--minhash-bands", "2")  # 3 bucket tasks instead of 15: the same code path, a third of the jobs
+SAMPLES = sorted((REPO / "tests" / "data").glob("sample-0*.warc.gz"))
+
+
+@pytest.fixture(scope="module")
+def local_rows(tmp_path_factory) -> list[dict]:
+    """The reference: Parquet rows of the sample pipeline run locally (one run shared by the Slurm tests)."""
+    out = tmp_path_factory.mktemp("local")
+    _fineweb("--warcs", *map(str, SAMPLES), "--output", str(out), *SMALL, env=dict(os.environ))
+    rows = _parquet_rows(out / "data")
+    assert rows
+    return rows
+
+
+def _wait_prefix(prefix: str, timeout_s: float = 240) -> None:
+    """Wait until no job whose name starts with `prefix` is queued; scancel them and fail on timeout."""
+    import subprocess
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        names = subprocess.run(["squeue", "-h", "-o", "%j"], capture_output=True, text=True, check=True).stdout
+        if not any(n.startswith(prefix) for n in names.split()):
+            return
+        time.sleep(0.5)
+    subprocess.run(["scancel", "-p", slurm_cluster.PARTITION], check=False)
+    pytest.fail(f"Slurm jobs {prefix}* did not finish in {timeout_s:.0f} s")
+
+
 @pytest.mark.slurm
 @pytest.mark.slow
-def test_sample_pipeline_on_slurm_over_faulty_http_equals_local(slurm, tmp_path):
+def test_sample_pipeline_on_slurm_over_faulty_http_equals_local(slurm, local_rows, tmp_path):
     """The sample WARCs, fetched over HTTP with faults by Slurm array tasks, give the local run's Parquet."""
     from cc_server import CCServer, build_crawl
 
-    samples = sorted((REPO / "tests" / "data").glob("sample-0*.warc.gz"))
-    rels = build_crawl(tmp_path / "cc", "CC-MAIN-2024-10", {p.name: p.read_bytes() for p in samples})
-    env = dict(os.environ)
-    small = ["--minhash-bands", "2"]  # 3 bucket tasks instead of 15: same code path, a third of the jobs
-    _fineweb("--warcs", *map(str, samples), "--output", str(tmp_path / "local"), *small, env=env)
+    rels = build_crawl(tmp_path / "cc", "CC-MAIN-2024-10", {p.name: p.read_bytes() for p in SAMPLES})
     faults = {rels[0]: ["503:0", "reset:20000"], rels[1]: ["xml200"]}
     prefix = f"fw{os.getpid()}"
     with CCServer(tmp_path / "cc", faults, lifetime_s=300) as srv:
         _fineweb("--warcs", *[srv.url + r for r in rels], "--output", str(tmp_path / "slurm"),
                  "--executor", "slurm", "--partition", slurm_cluster.PARTITION, "--time", "00:10:00",
                  "--mem-per-cpu", "1", "--job-prefix", prefix, "--slurm-logs", str(tmp_path / "slurm_logs"),
-                 *small, env=env)
-        import subprocess
-        import time
-
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:  # all of this run's jobs share the prefix
-            names = subprocess.run(["squeue", "-h", "-o", "%j"], capture_output=True, text=True,
-                                   check=True).stdout.split()
-            if not any(n.startswith(prefix) for n in names):
-                break
-            time.sleep(0.5)
-        else:
-            subprocess.run(["scancel", "-p", slurm_cluster.PARTITION], check=False)
-            pytest.fail("the Slurm run did not finish in 240 s")
-    local, remote = _parquet_rows(tmp_path / "local" / "data"), _parquet_rows(tmp_path / "slurm" / "data")
-    assert local and remote == local
+                 *SMALL, env=dict(os.environ))
+        _wait_prefix(prefix)
+    assert _parquet_rows(tmp_path / "slurm" / "data") == local_rows
     assert len(srv.requests_for(rels[0])) == 3 and len(srv.requests_for(rels[1])) == 2
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_sbatch_template_equals_local(slurm, local_rows, tmp_path):
+    """pipelines/fineweb_array.sbatch: a 2-task array (--stage filter), then the finish job (afterok)."""
+    import subprocess
+
+    helptext = subprocess.run([sys.executable, "-m", "pipelines.fineweb", "--help"], cwd=REPO,
+                              capture_output=True, text=True, check=False).stdout
+    if "--stage" not in helptext:
+        pytest.skip("pipelines.fineweb has no --stage/--rank/--world yet")
+    out, logs, name = tmp_path / "out", tmp_path / "slurm_logs", f"tpl{os.getpid()}"
+    logs.mkdir()
+    args = ["pipelines/fineweb_array.sbatch", "2", str(out), "--warcs", *map(str, SAMPLES), *SMALL]
+    common = ["sbatch", "--parsable", f"--job-name={name}", "--mem-per-cpu=1G", "--time=00:10:00"]
+    jid = subprocess.run([*common, "--array=0-1", f"--output={logs}/%A_%a.out", *args], cwd=REPO,
+                         capture_output=True, text=True, check=True).stdout.strip()
+    subprocess.run([*common, f"--dependency=afterok:{jid}", "--kill-on-invalid-dep=yes",
+                    "--export=ALL,STAGE=finish", f"--output={logs}/finish.out", *args], cwd=REPO,
+                   capture_output=True, text=True, check=True)
+    _wait_prefix(name)
+    assert _parquet_rows(out / "data") == local_rows, (logs / "finish.out").read_text()[-3000:]
 
 
 def test_ray_executor_needs_the_extra():

@@ -16,6 +16,8 @@ import pytest
 from corpus.token_shards import write_shard
 from pipelines.pretrain import main
 
+pytestmark = pytest.mark.slow  # two trainer runs in-process + one torchrun of 2 processes: ~30 s of CPU
+REPO = Path(__file__).resolve().parents[1]
 # the tiny preset, made smaller for speed: a 500-token vocabulary (padded to 512) instead of GPT-2's 50,257,
 # whose 50304 x 64 lm_head would dominate the step time on CPU
 SMALL = ["--preset", "tiny", "--vocab-size", "500", "--n-layer", "2", "--seq-len", "32", "--batch-size", "4"]
@@ -61,7 +63,7 @@ def test_ddp_equals_accumulation_and_resume_is_exact(data, tmp_path):
         "--out",
         two,
     ]
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env, check=False)
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env, check=False, cwd=REPO)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "grad accum 1" in Path(two, "log.txt").read_text()
     assert losses(two) == pytest.approx(ref, rel=1e-5)

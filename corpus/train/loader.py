@@ -103,7 +103,8 @@ class ShardLoader:
     def state_dict(self) -> dict:
         if self.micro:
             raise RuntimeError("loader position saved in the middle of an optimizer step")
-        return {"shard": self.shard, "pos": self.pos, "path": os.path.basename(self.paths[self.shard])}
+        path = os.path.basename(self.paths[self.shard])
+        return {"shard": self.shard, "pos": self.pos, "path": path, "tokens_per_step": self.tokens_per_step}
 
     def load_state_dict(self, state: dict) -> None:
         if state["shard"] >= len(self.paths) or os.path.basename(self.paths[state["shard"]]) != state["path"]:

@@ -13,7 +13,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from corpus.train import checkpoint, device
 from corpus.train.gpt import GPT, GPTConfig
-from corpus.train.loader import ShardLoader, find_shards, read_header
+from corpus.train.loader import ShardError, ShardLoader, find_shards, read_header
 from corpus.train.optim import lr_at, make_optimizer
 
 
@@ -158,6 +158,11 @@ def _restore(cfg, raw, opt, loader, log) -> int:
     raw.load_state_dict(ck["model"])
     opt.load_state_dict(ck["optimizer"])
     loader.load_state_dict(ck["loader"])
+    if ck["loader"].get("tokens_per_step", loader.tokens_per_step) != loader.tokens_per_step:
+        log(
+            f"warning: tokens/step was {ck['loader']['tokens_per_step']:,}, now {loader.tokens_per_step:,}: "
+            "training continues from the same position, but not as the stopped run would have"
+        )
     checkpoint.set_rng_state(ck["rng"])
     log(f"resumed from {path} at step {ck['step']} (data position {ck['loader']})")
     return ck["step"]
@@ -204,43 +209,55 @@ def train(cfg: TrainConfig) -> list[dict]:
         device.teardown()
 
 
+def _data(cfg: TrainConfig, d: device.Dist, accum: int, log: Logger) -> tuple[ShardLoader, list[str]]:
+    train_paths = find_shards(cfg.data, "train", cfg.name)
+    if not train_paths:
+        raise ShardError(
+            f"no {cfg.name or '*'}_train_*.bin shards in {cfg.data}.\n---> HINT: run stage 9 "
+            "(python -m pipelines.tokenize --parquet out/data --out out/tokens) and pass its --out."
+        )
+    loader = ShardLoader(train_paths, cfg.batch_size, cfg.model.block_size, d.rank, d.world, accum)
+    for p in loader.skipped:
+        log(f"skipping {p}: fewer than accum*world*B*T+1 = {loader.tokens_per_step + 1} tokens")
+    # eval reads world*B*T (+1) tokens per batch; a val shard smaller than that cannot be used
+    val_need = d.world * cfg.batch_size * cfg.model.block_size + 1
+    val_paths = [p for p in find_shards(cfg.data, "val", cfg.name) if read_header(p) >= val_need]
+    if not val_paths:
+        log(f"no *_val_*.bin of >= {val_need} tokens in {cfg.data}: validation loss is not computed")
+    return loader, val_paths
+
+
+def _log_step(log: Logger, cfg: TrainConfig, rec: dict, mfu: str) -> None:
+    step, norm = rec["step"], rec["norm"]
+    if step % cfg.log_every == 0 or step == cfg.steps - 1:
+        log(
+            f"step {step + 1:6d}/{cfg.steps} | loss {rec['loss']:.6f} | lr {rec['lr']:.3e} | norm "
+            f"{norm if norm is None else round(norm, 4)} | {rec['dt_ms']:.1f} ms | {rec['tok_s']:,.0f} tok/s"
+            f" | mfu {mfu}",
+            rec,
+        )
+
+
 def _train(cfg: TrainConfig, d: device.Dist) -> list[dict]:
     log = Logger(cfg, d)
     torch.manual_seed(cfg.seed)  # same init on every rank (DDP also broadcasts rank 0's weights)
     accum, peak = grad_accum_steps(cfg, d.world), device.peak_flops(d.device)
-    loader = ShardLoader(
-        find_shards(cfg.data, "train", cfg.name), cfg.batch_size, cfg.model.block_size, d.rank, d.world, accum
-    )
-    # eval reads world*B*T (+1) tokens per batch; a val shard smaller than that cannot be used
-    val_need = d.world * cfg.batch_size * cfg.model.block_size + 1
-    val_paths = [p for p in find_shards(cfg.data, "val", cfg.name) if read_header(p) >= val_need]
     raw = GPT(cfg.model).to(d.device)
     opt = make_optimizer(raw, cfg.lr, cfg.weight_decay)
     fwd = torch.compile(raw) if cfg.compile else raw
     model = DDP(fwd, device_ids=[d.local_rank] if d.device.type == "cuda" else None) if d.world > 1 else fwd
     _header(cfg, raw, accum, d, log, peak)
-    for p in loader.skipped:
-        log(f"skipping {p}: fewer than accum*world*B*T+1 = {loader.tokens_per_step + 1} tokens")
-    if not val_paths:
-        log(f"no *_val_*.bin of >= {val_need} tokens in {cfg.data}: validation loss is not computed")
+    loader, val_paths = _data(cfg, d, accum, log)
     start = _restore(cfg, raw, opt, loader, log) if cfg.resume else 0
-    tokens_step, fpt = loader.tokens_per_step, raw.flops_per_token(cfg.model.block_size)
-    history = []
+    fpt, history = raw.flops_per_token(cfg.model.block_size), []
     for step in range(start, cfg.steps):
         t0 = time.perf_counter()
         loss, lr, norm = train_step(model, opt, loader, accum, step, cfg, d)
         dt = time.perf_counter() - t0
-        tps = tokens_step / dt
-        mfu = f"{100 * tps * fpt / (peak * d.world):.1f}%" if peak else "n/a"
+        tps = loader.tokens_per_step / dt
         rec = {"step": step, "loss": loss, "lr": lr, "norm": norm, "dt_ms": 1e3 * dt, "tok_s": tps}
         history.append(rec)
-        if step % cfg.log_every == 0 or step == cfg.steps - 1:
-            log(
-                f"step {step + 1:6d}/{cfg.steps} | loss {loss:.6f} | lr {lr:.3e} | norm "
-                f"{norm if norm is None else round(norm, 4)} | {1e3 * dt:.1f} ms | {tps:,.0f} tok/s"
-                f" | mfu {mfu}",
-                rec,
-            )
+        _log_step(log, cfg, rec, f"{100 * tps * fpt / (peak * d.world):.1f}%" if peak else "n/a")
         done = step + 1
         if val_paths and (done % cfg.eval_every == 0 or done == cfg.steps):
             vloss, vtok = evaluate(fwd, cfg, d, val_paths)

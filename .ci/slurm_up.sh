@@ -1,7 +1,7 @@
 #!/bin/bash
 # Install (if missing) and start a one-node Slurm cluster on localhost for the test suite (tests/test_slurm.py).
 # Needs root and Debian/Ubuntu; no systemd, no network besides the apt mirror. Recipe: ../shared/notes/slurm.md.
-#   ci/slurm_up.sh            # then: export SLURM_CONF=/tmp/slurm-local/slurm.conf (the tests find it themselves)
+#   .ci/slurm_up.sh            # then: export SLURM_CONF=/tmp/slurm-local/slurm.conf (the tests find it themselves)
 #   .venv/bin/python tests/slurm_cluster.py down
 set -euo pipefail
 cd "$(dirname "$0")/.."
