@@ -19,12 +19,20 @@ from datatrove.pipeline.readers import WarcReader
 
 
 class _NumpyScores:
-    """fasttext-predict returns Python floats; datatrove calls `.item()` on each score."""
+    """fasttext-predict returns Python floats; datatrove calls `.item()` on each score. Loads the model on first
+    use, so the step can be copied to worker processes (a fastText model cannot be pickled)."""
 
-    def __init__(self, model):
-        self.model = model
+    def __init__(self, model_path: str):
+        self.model_path, self.model = model_path, None
+
+    def __getstate__(self):
+        return {"model_path": self.model_path, "model": None}
 
     def predict(self, text, k=1):
+        if self.model is None:
+            import fasttext
+
+            self.model = fasttext.load_model(self.model_path)
         labels, scores = self.model.predict(text, k=k)
         return labels, np.asarray(scores, dtype=np.float64)
 
@@ -35,9 +43,7 @@ class OfflineLanguageFilter(LanguageFilter):
 
     def __init__(self, model_path: str, **kwargs):
         super().__init__(languages=["en"], **kwargs)
-        import fasttext
-
-        self.model._model = _NumpyScores(fasttext.load_model(model_path))
+        self.model._model = _NumpyScores(model_path)
 
 
 def offline_url_filter(**kwargs) -> URLFilter:

@@ -99,7 +99,8 @@ class WordSplitter:
             self._nlp = spacy_english_tokenizer()
         if len(self._cache) >= _WORD_CACHE_MAX:
             self._cache.clear()
-        pieces = tuple(t for t in (tok.text.strip() for tok in self._nlp(chunk)) if t)
+        with self._nlp.vocab.memory_zone():  # else spaCy's string store grows with every new word, forever
+            pieces = tuple(t for t in (tok.text.strip() for tok in self._nlp(chunk)) if t)
         self._cache[chunk] = pieces
         return pieces
 

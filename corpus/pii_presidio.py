@@ -67,6 +67,7 @@ def _email_recognizer():
 def pattern_recognizers() -> dict:
     """presidio's pattern recognizers by the candidate group that calls them (corpus.pii_rules.number_groups)."""
     import_presidio()
+    from presidio_analyzer import Pattern
     from presidio_analyzer.predefined_recognizers import (
         CreditCardRecognizer,
         IbanRecognizer,
@@ -87,7 +88,9 @@ def pattern_recognizers() -> dict:
         # and 0-trunk national forms, US's the NANP forms (1-800-555-0199, which GB's does not find).
         "phone_gb": PhoneRecognizer(supported_regions=("GB",), leniency=0),
         "phone_us": PhoneRecognizer(supported_regions=("US",), leniency=0),
-        "credit_card": CreditCardRecognizer(),
+        # presidio's card pattern plus Mastercard's 2221-2720 series (since 2017), which it does not cover
+        "credit_card": CreditCardRecognizer(patterns=CreditCardRecognizer.PATTERNS + [Pattern(
+            "Mastercard 2-series", r"\b2(?:2[2-9]\d|[3-6]\d\d|7[01]\d|720)[- ]?\d{4}[- ]?\d{4}[- ]?\d{4}\b", 0.3)]),
         "iban": IbanRecognizer(),
         # presidio's SSN patterns without ddddd-dddd and ddd-dddddd (SSN1/SSN2): ZIP+4 codes and the like, which
         # pii_rules.ssn_ok would reject anyway

@@ -33,6 +33,9 @@ _ISBN = re.compile(r"97[89][- ]?\d{1,5}[- ]\d{1,7}[- ]\d{1,7}[- ]\d")
 _SSN_SHAPE = re.compile(r"\d{3}([-. ])\d{2}\1\d{4}")
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _QUAD = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+# issuer prefixes (ISO/IEC 7812 ranges in use): Visa 4, Mastercard 51-55 and 2221-2720, Amex 34/37, Diners
+# 300-305/36/38/39, JCB 35, Discover/UnionPay/Maestro 6; presidio's pattern also takes 1xxx (UATP, rare).
+_CARD_IIN = re.compile(r"4|5[0-5]|2[2-7]|3[4-9]|30[0-5]|6")
 _IPV4_IN = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
 _SSN_IN = re.compile(r"(?<!\d)\d{3}([-. ]?)\d{2}\1\d{4}(?!\d)")
 _DOTTED_ANY = re.compile(r"\d+(?:\.\d+)+")
@@ -103,13 +106,15 @@ def ip_kind(text: str, start: int, end: int) -> str | None:
 
 
 def card_ok(text: str, start: int, end: int) -> bool:
-    """presidio checked Luhn; also 13-19 digits, grouped as cards are (4-4-4-4[-3], Amex 4-6-5) with one
-    separator kind, and not a piece of a longer code (order 715-4273852-6547604)."""
+    """presidio checked Luhn (which 1 in 10 random numbers pass); also 13-19 digits with an issuer prefix, grouped
+    as cards are (4-4-4-4[-3], Amex 4-6-5) with one separator kind, not a piece of a longer code (order
+    715-4273852-6547604) and not one row of a number table (1998 2001 2004 2007 2010)."""
     value = text[start:end]
     groups = [len(g) for g in re.split(r"[ -]", value)]
     grouped = len(groups) == 1 or groups == [4, 6, 5] or all(g == 4 for g in groups[:-1]) and groups[-1] <= 4
+    in_table = re.search(r"[0-9][ -]$", text[max(0, start - 2):start]) or re.match(r"[ -][0-9]", text[end:end + 2])
     return (13 <= len(_digits(value)) <= 19 and grouped and not (" " in value and "-" in value)
-            and not _piece_of_code(text, start, end))
+            and bool(_CARD_IIN.match(value)) and not in_table and not _piece_of_code(text, start, end))
 
 
 def ssn_ok(text: str, start: int, end: int) -> bool:
