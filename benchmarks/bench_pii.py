@@ -3,12 +3,13 @@
     python -m benchmarks.bench_pii [--warcs FILE ...] [--truth truth.jsonl] [--repeat 3] [--presidio-docs N]
 
 Texts: the HTML responses of the WARC files (default: the labeled benchmark ../shared/bench, else tests/data
-samples) extracted with trafilatura as stage 3 does (favor_precision, no comments), English records only when the
-truth file says which are English. Speed is CPU seconds of this one process (MB/s per core, best of --repeat)
-after a warm-up pass; plain presidio (AnalyzerEngine on a blank spaCy pipeline, the same six recognizers, no
-score threshold, overlapping results resolved longest-first, typed placeholders) is timed the same way, on all
-texts or the first --presidio-docs. With a truth file, the PII records are also scored the way
-score.py scores them: leak rate per type (digits with any separators for numbers) and look-alike survival.
+samples), extracted with trafilatura as stage 3 does (favor_precision, no comments); only English records
+when the truth file says which are English. Speed: CPU seconds of this one process (MB/s per core), best of
+--repeat passes after a warm-up pass. Plain presidio is AnalyzerEngine on a blank spaCy pipeline with the
+same six recognizers, no score threshold, overlapping results resolved longest-first and typed placeholders;
+it is timed the same way, on all texts or on the first --presidio-docs. With a truth file, the PII records
+are also scored the way score.py scores them: leak rate per type (digits with any separators for numbers)
+and look-alike survival.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def plain_presidio():
     entities = sorted({r.supported_entities[0] for r in recs})
 
     def scrub(text: str) -> str:
-        results = sorted(engine.analyze(text, entities=entities, language="en"), key=lambda r: r.start - r.end)
+        results = engine.analyze(text, entities=entities, language="en")
+        results.sort(key=lambda r: r.start - r.end)  # longest first
         kept = []
         for r in results:
             if all(r.end <= k.start or r.start >= k.end for k in kept):
@@ -109,18 +111,20 @@ def quality(scrub, docs: list[tuple[str, str]], truth: dict) -> dict:
             look[0] += item["value"] in out
             look[1] += 1
     total = [sum(v[0] for v in leak.values()), sum(v[1] for v in leak.values())]
-    return {"leaks": {k: f"{a}/{b}" for k, (a, b) in sorted(leak.items())}, "leak_total": total, "lookalikes": look}
+    leaks = {k: f"{a}/{b}" for k, (a, b) in sorted(leak.items())}
+    return {"leaks": leaks, "leak_total": total, "lookalikes": look}
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--warcs", nargs="+", help="WARC files (default: the labeled bench, else tests/data samples)")
+    p.add_argument("--warcs", nargs="+", help="WARC files (default: the labeled bench, else tests/data/)")
     p.add_argument("--truth", default=os.path.join(BENCH, "truth.jsonl"), help="bench truth.jsonl (optional)")
     p.add_argument("--repeat", type=int, default=3, help="timed passes per side; the best is reported")
     p.add_argument("--presidio-docs", type=int, default=None,
                    help="time plain presidio on the first N texts only (default: all; ~3 s per MB per core)")
     args = p.parse_args(argv)
-    warcs = args.warcs or sorted(glob.glob(os.path.join(BENCH, "warc", "*.warc.gz"))) or sorted(glob.glob(SAMPLE_WARCS))
+    warcs = args.warcs or sorted(glob.glob(os.path.join(BENCH, "warc", "*.warc.gz")))
+    warcs = warcs or sorted(glob.glob(SAMPLE_WARCS))
     truth = {}
     if os.path.exists(args.truth):
         with open(args.truth, encoding="utf-8") as f:
@@ -146,13 +150,17 @@ def main(argv=None) -> int:
               f"{len(sample)} texts, {sample_mb:.3f} MB)")
     print(f"ratio ours/datatrove {speed['ours'] / speed['datatrove']:.2f}x (target >= 0.3x), "
           f"ours/presidio {speed['ours'] / speed['presidio']:.0f}x (target >= 100x)")
-    pii_docs = [(rid, t) for rid, t in docs if truth.get(rid, {}).get("category") == "pii"]
+    print_quality(sides, [(rid, t) for rid, t in docs if truth.get(rid, {}).get("category") == "pii"], truth)
+    return 0
+
+
+def print_quality(sides: dict, pii_docs: list[tuple[str, str]], truth: dict) -> None:
     for name, scrub in sides.items() if pii_docs else ():
         q = quality(scrub, pii_docs, truth)
         (nl, n), (ns, m) = q["leak_total"], q["lookalikes"]
-        print(f"{name:>10}: PII leak {nl}/{n} = {nl / n:.1%} ({', '.join(f'{k} {v}' for k, v in q['leaks'].items())}); "
+        by_type = ", ".join(f"{k} {v}" for k, v in q["leaks"].items())
+        print(f"{name:>10}: PII leak {nl}/{n} = {nl / n:.1%} ({by_type}); "
               f"look-alikes kept {ns}/{m} = {ns / m:.1%}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -18,21 +18,23 @@ from pathlib import Path
 # presidio entity names for our short names (the benchmark's PII types)
 PRESIDIO_ENTITY = {
     "email": "EMAIL_ADDRESS", "ipv4": "IP_ADDRESS", "ipv6": "IP_ADDRESS", "phone": "PHONE_NUMBER",
-    "credit_card": "CREDIT_CARD", "iban": "IBAN_CODE", "ssn": "US_SSN", "person": "PERSON", "location": "LOCATION",
+    "credit_card": "CREDIT_CARD", "iban": "IBAN_CODE", "ssn": "US_SSN",
+    "person": "PERSON", "location": "LOCATION",
 }
 NER_ENTITIES = ("person", "location")
 
-# Regions in which a number "valid" for libphonenumber counts as a phone number (national formats that no shape
-# rule in pii_rules covers). presidio's default is US GB DE FR IL IN CA BR (PhoneRecognizer.
-# DEFAULT_SUPPORTED_REGIONS); English-web regions instead. DE, ZA, IL and BR are left out: their open numbering
-# plans make most 7-10 digit runs "valid" (order #3747372, PO 0842-3759). CA is covered by US (NANP).
+# Regions in which a number "valid" for libphonenumber counts as a phone number (national formats that no
+# shape rule in pii_rules covers). presidio's default is US GB DE FR IL IN CA BR (PhoneRecognizer.
+# DEFAULT_SUPPORTED_REGIONS); English-web regions instead. DE, ZA, IL and BR are left out: their open
+# numbering plans make most 7-10 digit runs "valid" (order #3747372, PO 0842-3759). CA is covered by US.
+SSN_ZIP = ("SSN1", "SSN2")
 PHONE_REGIONS = ("US", "GB", "AU", "IE", "NZ", "IN", "FR")
 
 
 def import_presidio() -> None:
-    """Import presidio_analyzer without transformers. presidio imports it at package import only for its optional
-    Hugging Face NER engine: seconds per worker and hundreds of MB that this stage never uses. The block lasts
-    for this import only; presidio keeps its "transformers not installed" fallback."""
+    """Import presidio_analyzer without transformers. presidio imports it at package import only for its
+    optional Hugging Face NER engine: seconds per worker and hundreds of MB that this stage never uses. The
+    block lasts for this import only; presidio keeps its "transformers not installed" fallback."""
     if "presidio_analyzer" in sys.modules or "transformers" in sys.modules:
         return
     sys.modules["transformers"] = None  # makes `import transformers` raise ImportError
@@ -54,7 +56,7 @@ def _email_recognizer():
     from presidio_analyzer.predefined_recognizers import EmailRecognizer
 
     class OfflineEmailRecognizer(EmailRecognizer):
-        """presidio's e-mail recognizer; the domain must end in a public suffix (as upstream), checked offline."""
+        """presidio's e-mail recognizer: the domain ends in a public suffix (as upstream), checked offline."""
 
         _tld = offline_tldextract()
 
@@ -65,7 +67,7 @@ def _email_recognizer():
 
 
 def pattern_recognizers() -> dict:
-    """presidio's pattern recognizers by the candidate group that calls them (corpus.pii_rules.number_groups)."""
+    """presidio's pattern recognizers by the candidate group that calls them (pii_rules.number_groups)."""
     import_presidio()
     from presidio_analyzer import Pattern
     from presidio_analyzer.predefined_recognizers import (
@@ -90,16 +92,16 @@ def pattern_recognizers() -> dict:
         "phone_us": PhoneRecognizer(supported_regions=("US",), leniency=0),
         # presidio's card pattern plus Mastercard's 2221-2720 series (since 2017), which it does not cover
         "credit_card": CreditCardRecognizer(patterns=CreditCardRecognizer.PATTERNS + [Pattern(
-            "Mastercard 2-series", r"\b2(?:2[2-9]\d|[3-6]\d\d|7[01]\d|720)[- ]?\d{4}[- ]?\d{4}[- ]?\d{4}\b", 0.3)]),
+            "Mastercard 2-series", r"\b2(?:2[2-9]\d|[3-6]\d\d|7[01]\d|720)(?:[- ]?\d{4}){3}\b", 0.3)]),
         "iban": IbanRecognizer(),
-        # presidio's SSN patterns without ddddd-dddd and ddd-dddddd (SSN1/SSN2): ZIP+4 codes and the like, which
-        # pii_rules.ssn_ok would reject anyway
-        "ssn": UsSsnRecognizer(patterns=[p for p in UsSsnRecognizer.PATTERNS if p.name[:4] not in ("SSN1", "SSN2")]),
+        # presidio's SSN patterns without ddddd-dddd and ddd-dddddd (SSN1/SSN2): ZIP+4 codes and the like,
+        # which pii_rules.ssn_ok would reject anyway
+        "ssn": UsSsnRecognizer(patterns=[p for p in UsSsnRecognizer.PATTERNS if p.name[:4] not in SSN_ZIP]),
     }
 
 
 def blank_nlp_engine():
-    """presidio's spaCy engine on `spacy.blank("en")`: tokenizer only, nothing to download or read from disk."""
+    """presidio's spaCy engine on `spacy.blank("en")`: a tokenizer only, nothing to download or read."""
     import_presidio()
     import spacy
     from presidio_analyzer.nlp_engine import SpacyNlpEngine
@@ -110,14 +112,14 @@ def blank_nlp_engine():
 
 
 def require_model(model: str) -> None:
-    """Raise, saying how to install it, unless the spaCy model (package name or saved pipeline path) is here."""
+    """Raise, saying how to install it, unless the spaCy model (package name or saved pipeline) is here."""
     import spacy
 
     if not (spacy.util.is_package(model) or Path(model).exists()):
         raise RuntimeError(
             f"spaCy model {model!r} is not installed, and PII NER needs it. Install it with "
             f"`python -m spacy download {model}`; on an offline node, `pip install` the model wheel "
-            f"(from https://github.com/explosion/spacy-models/releases) or pass the path of a saved pipeline. "
+            f"(https://github.com/explosion/spacy-models/releases) or pass the path of a saved pipeline. "
             f"Or drop the NER flag: the pattern entities need no model.")
 
 

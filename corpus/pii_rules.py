@@ -1,15 +1,18 @@
 """Validation rules of stage 7: given a span presidio proposed, is it really PII? Pure functions of the text.
 
-presidio's recognizers already apply the checksums (Luhn for cards, ISO 7064 mod-97 + country format for IBANs,
-`ipaddress` parsing for IPs, SSA exclusions for SSNs). These rules add what keeps look-alikes verbatim:
-- IP: only global addresses (`ipaddress.is_global`: private, loopback, link-local, shared, documentation ranges
-  192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24 and 2001:db8::/32 stay); an IPv4 must not be part of a longer
-  dotted sequence (FineWeb's regex turns build 4.18.0.553 into a placeholder + "3") nor follow "version"/"build".
+presidio's recognizers already apply the checksums (Luhn for cards, ISO 7064 mod-97 + country format for
+IBANs, `ipaddress` parsing for IPs, SSA exclusions for SSNs). These rules add what keeps look-alikes verbatim:
+- IP: only global addresses (`ipaddress.is_global`: private, loopback, link-local, shared, documentation
+  ranges 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24 and 2001:db8::/32 stay); an IPv4 must not be part of a
+  longer dotted sequence (FineWeb's regex turns build 4.18.0.553 into a placeholder + "3") nor follow
+  "version"/"build".
 - SSN: AAA-GG-SSSS with one separator kind, area 001-899 but not 666 (SSA: 9xx are ITINs); nine bare digits
   only next to an SSN keyword (presidio's ddddd-dddd pattern is a ZIP+4 code: never taken).
-- Phone: valid for libphonenumber in one of PHONE_REGIONS, or a phone shape (+country code, NANP with area code,
-  0-trunk national; 7-digit local or unseparated digits only next to a phone word) — fiction ranges (555-01xx, Ofcom drama numbers)
-  are not "valid" but are phone numbers; never a date, year range, ISBN or a piece of a longer code.
+- Phone: a phone shape (+country code, NANP with area code, 0-trunk national; 7-digit local or unseparated
+  digits only next to a phone word), or >= 9 digits valid for libphonenumber in one of PHONE_REGIONS —
+  fiction ranges (555-01xx, Ofcom drama numbers) are not "valid" but are phone numbers; never a date, year
+  range, ISBN, version or a piece of a longer code.
+- Card: an issuer prefix, card grouping, not a piece of a code or a row of a number table.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import re
 
 _VERSION_WORD = re.compile(r"(?:\bv|\bversion|\bbuild|\brelease|\bfirmware|\bkernel|\bver\.?|\brev\.?)\s*$",
                            re.IGNORECASE)
+_ISBN_OR_PRICE_BEFORE = re.compile(r"\bISBN[-:\s]*$|[$€£¥]\s?$", re.IGNORECASE)
 _SSN_WORD = re.compile(r"\b(?:ssn|ssns|social security|ss#|ssa)\b", re.IGNORECASE)
 _PHONE_WORD = re.compile(r"\b(?:call|phone|tel|telephone|fax|dial|ring|mobile|cell|helpline|hotline|"
                          r"reached|contact|text|whatsapp|sms)\b", re.IGNORECASE)
@@ -36,6 +40,7 @@ _QUAD = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 # issuer prefixes (ISO/IEC 7812 ranges in use): Visa 4, Mastercard 51-55 and 2221-2720, Amex 34/37, Diners
 # 300-305/36/38/39, JCB 35, Discover/UnionPay/Maestro 6; presidio's pattern also takes 1xxx (UATP, rare).
 _CARD_IIN = re.compile(r"4|5[0-5]|2[2-7]|3[4-9]|30[0-5]|6")
+_GROUP_BEFORE, _GROUP_AFTER = re.compile(r"[0-9][ -]$"), re.compile(r"[ -][0-9]")  # another digit group
 _IPV4_IN = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
 _SSN_IN = re.compile(r"(?<!\d)\d{3}([-. ]?)\d{2}\1\d{4}(?!\d)")
 _DOTTED_ANY = re.compile(r"\d+(?:\.\d+)+")
@@ -46,9 +51,9 @@ def number_groups(value: str, before: str = "") -> tuple[str, ...]:
     """Which recognizers a digit-run candidate (`before`: the character before it) needs, in priority order:
     cheap shape checks spare presidio most numbers."""
     digits = sum(map(str.isdigit, value))
-    if _DOTTED_ANY.fullmatch(value):  # 212.555.0148 phone, 147.08.9188 SSN, 3.4.2 and 12.21.18 versions
-        if value.count(".") == 3:
-            return ("ipv4",) if _is_global(value) else ()  # 10.0.0.1, 5.11.9.699: presidio need not look
+    if _DOTTED_ANY.fullmatch(value):  # 8.8.8.8 IP, (+1.)212.555.0148 phone, 147.08.9188 SSN, 12.21.18 version
+        if value.count(".") == 3 and _is_global(value):
+            return ("ipv4",)  # 10.0.0.1, 5.11.9.699: presidio need not look
         return ("phone_us",) if _NANP.fullmatch(value) else ("ssn",) if _SSN_SHAPE.fullmatch(value) else ()
     if any(p.fullmatch(value) for p in (_DATE, _YEAR_RANGE, _ISBN)):
         return ()
@@ -73,7 +78,8 @@ def _is_global(value: str) -> bool:
 
 def may_be_global_ipv6(token: str) -> bool:
     """False when the ':'-token can hold no global IPv6 address: a time (12:30:45: an address has '::' or 7
-    colons), or an address that parses as non-global (::1, fe80::1, 2001:db8::1). presidio decides the rest."""
+    colons), or an address that parses as non-global (::1, fe80::1, 2001:db8::1). presidio decides the rest.
+    """
     if "::" not in token and token.count(":") < 6:  # 6: IPv4-embedded x:x:x:x:x:x:d.d.d.d
         return False
     try:
@@ -106,13 +112,13 @@ def ip_kind(text: str, start: int, end: int) -> str | None:
 
 
 def card_ok(text: str, start: int, end: int) -> bool:
-    """presidio checked Luhn (which 1 in 10 random numbers pass); also 13-19 digits with an issuer prefix, grouped
-    as cards are (4-4-4-4[-3], Amex 4-6-5) with one separator kind, not a piece of a longer code (order
-    715-4273852-6547604) and not one row of a number table (1998 2001 2004 2007 2010)."""
+    """presidio checked Luhn (which 1 in 10 random numbers pass); also 13-19 digits with an issuer prefix,
+    grouped as cards are (4-4-4-4[-3], Amex 4-6-5) with one separator kind, not a piece of a longer code
+    (order 715-4273852-6547604) and not one row of a number table (1998 2001 2004 2007 2010)."""
     value = text[start:end]
     groups = [len(g) for g in re.split(r"[ -]", value)]
     grouped = len(groups) == 1 or groups == [4, 6, 5] or all(g == 4 for g in groups[:-1]) and groups[-1] <= 4
-    in_table = re.search(r"[0-9][ -]$", text[max(0, start - 2):start]) or re.match(r"[ -][0-9]", text[end:end + 2])
+    in_table = _GROUP_BEFORE.search(text, max(0, start - 2), start) or _GROUP_AFTER.match(text, end)
     return (13 <= len(_digits(value)) <= 19 and grouped and not (" " in value and "-" in value)
             and bool(_CARD_IIN.match(value)) and not in_table and not _piece_of_code(text, start, end))
 
@@ -129,7 +135,7 @@ def ssn_ok(text: str, start: int, end: int) -> bool:
 
 
 def _piece_of_code(text: str, start: int, end: int) -> bool:
-    """INV-2024-32427, 12-555-0123-77, abc555-0123, #3747372: the span continues a longer token or is an id."""
+    """INV-2024-32427, 12-555-0123-77, abc555-0123, #3747372: the span continues a longer token, or an id."""
     before, after = text[max(0, start - 2):start], text[end:end + 2]
     return bool(re.search(r"\w[-./]?$|[-/#]$", before) or re.match(r"[-/.]?\w|[-/]", after)
                 and not re.match(r"\.(\s|$)", after))
@@ -140,7 +146,7 @@ def _looks_like_other(value: str, text: str, start: int) -> bool:
     if any(p.fullmatch(value) for p in (_DATE, _YEAR_RANGE, _ISBN, _SSN_SHAPE, _DOTTED)):
         return True
     before = text[max(0, start - 12):start]
-    return bool(re.search(r"\bISBN[-:\s]*$|[$€£¥]\s?$", before, re.IGNORECASE) or _VERSION_WORD.search(before))
+    return bool(_ISBN_OR_PRICE_BEFORE.search(before) or _VERSION_WORD.search(before))
 
 
 def phone_ok(text: str, start: int, end: int, regions) -> bool:
@@ -151,7 +157,9 @@ def phone_ok(text: str, start: int, end: int, regions) -> bool:
     n = len(_digits(value))
     if n < 7 or n > 15 or _piece_of_code(text, start, end) or _looks_like_other(value, text, start):
         return False
-    if _INTL.fullmatch(value) and n >= 8 or _NANP.fullmatch(value) or _TRUNK.fullmatch(value) and 9 <= n <= 11:
+    if _NANP.fullmatch(value) or n >= 8 and _INTL.fullmatch(value):
+        return True
+    if 9 <= n <= 11 and _TRUNK.fullmatch(value):
         return True
     if _LOCAL7.fullmatch(value) or value.isdigit():  # 555-0123, 2125550148: ids and timestamps look the same
         return bool(_PHONE_WORD.search(text[max(0, start - 40):start]))

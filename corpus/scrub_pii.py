@@ -1,8 +1,8 @@
 """Stage 7: replace personal data (PII) in the text, after dedup (FineWeb: `PIIFormatter` in its mh4 step).
 
-FineWeb replaced e-mail and public IPv4 addresses with one regex each (datatrove `PIIFormatter`); phone numbers,
-cards, IBANs, SSNs and IPv6 addresses stay, and its IPv4 regex has no boundaries, so build 4.18.0.553 becomes
-"<placeholder>3". Here presidio-analyzer's recognizers detect, but only where it matters:
+FineWeb replaced e-mail and public IPv4 addresses with one regex each (datatrove `PIIFormatter`); phone
+numbers, cards, IBANs, SSNs and IPv6 addresses stay, and its IPv4 regex has no boundaries, so build 4.18.0.553
+becomes "<placeholder>3". Here presidio-analyzer's recognizers detect, but only where it matters:
 1. a cheap scan finds candidates (digit runs with separators, '@', ':'-hex groups) — most text has none, and a
    candidate is a span, not a document;
 2. only the recognizers for that candidate's kind run, on a small window around it (corpus.pii_presidio);
@@ -46,15 +46,16 @@ _PRIORITY = {kind: i for i, kind in enumerate(("email", "iban", "credit_card", "
                                                 "person", "location"))}
 _TYPE = {"EMAIL_ADDRESS": "email", "PHONE_NUMBER": "phone", "CREDIT_CARD": "credit_card", "IBAN_CODE": "iban",
          "US_SSN": "ssn", "PERSON": "person", "LOCATION": "location"}
-# Candidate scan: ASCII digit runs with separators (phones, cards, SSNs, IPv4, the digits of an IBAN), '@', and
-# two colons around <= 4 hex digits (IPv6). Three passes whose patterns begin with a fixed character set:
+# Candidate scan: ASCII digit runs with separators (phones, cards, SSNs, IPv4, the digits of an IBAN), '@',
+# and two colons around <= 4 hex digits (IPv6). Three passes whose patterns begin with a fixed character set:
 # CPython's re skips to those characters in C, which makes them together ~2x faster than one alternation
 # (measured in docs/stage_7_scrub_pii.md).
 _NUMBER = re.compile(r"[0-9][0-9 \-.()/]{5,}[0-9]")  # [0-9], not \d: a range test is cheaper than Unicode
 _COLON = re.compile(r":[0-9A-Fa-f]{0,4}:")
 _HEX_TOKEN = re.compile(r"[0-9A-Fa-f:.%]*")
 _NO_SPACE_TAIL, _SPACE = re.compile(r"\S*$"), re.compile(r"\s")
-_IBAN_HEAD = re.compile(r"(?<![A-Z0-9])[A-Z]{2}(?:\d\d[ \-A-Z0-9]{0,20})?$")  # "DE" or "GB75 TKGS " before digits
+# what precedes the digits of an IBAN: "DE" (DE38752...) or "GB75 TKGS " (GB75 TKGS 1397...)
+_IBAN_HEAD = re.compile(r"(?<![A-Z0-9])[A-Z]{2}(?:\d\d[ \-A-Z0-9]{0,20})?$")
 
 
 class PiiSpan(NamedTuple):
@@ -65,7 +66,7 @@ class PiiSpan(NamedTuple):
 
 
 def check_entities(entities=None, ner_model: str | None = None) -> tuple[str, ...]:
-    """Validated entity names (order kept); None: the defaults, plus person/location when ner_model is given."""
+    """Validated entity names (order kept). None: the defaults, plus person/location if ner_model is given."""
     if entities is None:
         entities = DEFAULT_ENTITIES + (pii_presidio.NER_ENTITIES if ner_model else ())
     entities = tuple(entities)
@@ -214,7 +215,7 @@ class ScrubPii(PipelineStep):
         self.ner_model = ner_model
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        scrubber = PiiScrubber(self.entities, self.ner_model)  # built per task: presidio objects stay unpickled
+        scrubber = PiiScrubber(self.entities, self.ner_model)  # per task: presidio objects are never pickled
         for doc in data:
             self.stat_update(StatHints.total)
             with self.track_time():

@@ -22,6 +22,7 @@ import argparse
 import glob
 import json
 import os
+import shutil
 import sys
 from dataclasses import asdict, dataclass, field
 
@@ -49,6 +50,7 @@ class FinewebConfig:
     minhash_ngram: int = 5
     pii: bool = True
     pii_entities: tuple[str, ...] | None = None
+    pii_ner_model: str | None = None
     tokens: str | None = None
     shard_tokens: int = 100_000_000
     tokenizer: str = "gpt2"
@@ -153,7 +155,8 @@ def pii_steps(cfg: FinewebConfig) -> list:
         return []
     from corpus.scrub_pii import ScrubPii
 
-    return [ScrubPii(entities=cfg.pii_entities)]
+    kwargs = {"entities": cfg.pii_entities} if cfg.pii_entities else {}
+    return [ScrubPii(**kwargs, ner_model=cfg.pii_ner_model)]
 
 
 def score_columns() -> dict:
@@ -243,7 +246,10 @@ def parse_args(argv=None) -> FinewebConfig:
     ded.add_argument("--minhash-ngram", type=int, default=5, help="word n-gram shingles (FineWeb 5)")
     pii = p.add_argument_group("PII (stage 7)")
     pii.add_argument("--pii", action=argparse.BooleanOptionalAction, default=True, help="scrub PII")
-    pii.add_argument("--pii-entities", help="comma-separated entity types to scrub (default: all supported)")
+    pii.add_argument("--pii-entities", help="comma-separated: email,ipv4,ipv6,phone,credit_card,iban,ssn (default: "
+                     "all seven); person,location need --pii-ner-model")
+    pii.add_argument("--pii-ner-model", help="installed spaCy model (name or path) for PERSON/LOCATION NER, "
+                     "e.g. en_core_web_lg (default: none)")
     executors.add_executor_args(p)
     arr = p.add_argument_group("one task of a hand-written Slurm array (pipelines/fineweb_array.sbatch)")
     arr.add_argument("--stage", choices=("all", "filter", "finish"), default="all",
@@ -271,6 +277,7 @@ def parse_args(argv=None) -> FinewebConfig:
         dedup=args.dedup, minhash_bands=args.minhash_bands, minhash_rows=args.minhash_rows,
         minhash_ngram=args.minhash_ngram, pii=args.pii,
         pii_entities=tuple(args.pii_entities.split(",")) if args.pii_entities else None,
+        pii_ner_model=args.pii_ner_model,
         tokens=args.tokens, shard_tokens=args.shard_tokens, tokenizer=args.tokenizer,
         fetch=args.fetch, fetch_cache=args.fetch_cache, fetch_rps=args.fetch_rps,
         fetch_connections=args.fetch_connections, fetch_budget_dir=args.fetch_budget_dir, executor=executors.executor_options_from_args(args),
@@ -285,6 +292,9 @@ def run(cfg: FinewebConfig):
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(asdict(cfg), f, indent=2, default=str)
     os.replace(tmp, cfg.path("config.json"))
+    # 9b is cheap and returns at once when its shards match the config: always let it check, so that a rerun
+    # with another --shard-tokens re-merges instead of being skipped as "completed"
+    shutil.rmtree(cfg.path("logs", "D_token_shards", "completions"), ignore_errors=True)
     executors.run_recipe(cfg.executor, recipe(cfg), cfg.path("logs"), stage=cfg.stage, rank=cfg.rank,
                          world=cfg.world)
     if cfg.stage == "filter":

@@ -17,7 +17,7 @@ import tiktoken
 from datatrove.data import Document
 
 from corpus import write_tokens
-from corpus.token_shards import MANIFEST, check_dir, read_shard, split_sizes
+from corpus.token_shards import MANIFEST, check_dir, fill_shards, read_shard, shard_plans, split_sizes
 from corpus.tokenizer import gpt2_encoding
 from corpus.write_tokens import (
     CountTokens,
@@ -142,6 +142,17 @@ def test_split_sizes_fold_a_small_tail():
     assert split_sizes(10_000, 4000, 500) == [4000, 4000, 2000]
     assert split_sizes(8_300, 4000, 500) == [4000, 4300]  # a 300-token tail would crash llm.c's loader
     assert split_sizes(300, 4000, 500) == [300] and split_sizes(0, 4000, 500) == []
+
+
+def test_a_document_longer_than_a_shard_spans_several(tmp_path):
+    stream = np.arange(1, 12_001, dtype="<u2")
+    stream[[0, 100, 9_000]] = EOT  # documents of 100, 8,900 and 3,000 tokens
+    spans = iter([(0, 0, 100), (0, 100, 8_900), (0, 9_000, 3_000)])
+    plans = shard_plans([], split_sizes(12_000, 2_500, 600))  # 4 x 2,500 + a 2,000 tail (kept: >= 600)
+    entries = list(fill_shards(spans, plans, [stream], tmp_path, "t"))
+    assert [e["tokens"] for e in entries] == [2_500] * 4 + [2_000]
+    assert [e["documents_starting"] for e in entries] == [2, 0, 0, 1, 0]
+    assert np.array_equal(np.concatenate([read_shard(tmp_path / e["file"]) for e in entries]), stream)
 
 
 def test_task_count_does_not_change_the_bytes(tmp_path, corpus):
