@@ -103,7 +103,8 @@ def main(argv=None) -> int:
     skipped = [w for w in warcs if not intact(w)]
     warcs = [w for w in warcs if w not in skipped]
     if skipped:
-        print(f"left out (cut or empty, datatrove's reader would stop on them): {[os.path.basename(w) for w in skipped]}")
+        names = [os.path.basename(w) for w in skipped]
+        print(f"left out (cut or empty, datatrove's reader would stop on them): {names}")
     print(f"stages 1-5 on {len(warcs)} WARC files ({sum(os.path.getsize(w) for w in warcs) / 1e6:.1f} MB)")
     # datatrove first: its one-off URL-list extraction is cached on disk afterwards, as in a real run
     theirs, ours = measure("datatrove", warcs), measure("ours", warcs)
@@ -112,8 +113,9 @@ def main(argv=None) -> int:
               f"CPU {r['cpu_s']} s, {r['docs_per_cpu_s']} docs/s per core, peak RSS {r['peak_rss_mb']} MB")
         for name, sec in r["step_cpu_s"].items():
             print(f"{'':>14}{name[:40]:<40}{sec:>8.2f} s")
-    print(f"\nratio ours/datatrove: docs/s per core {ours['docs_per_cpu_s'] / theirs['docs_per_cpu_s']:.2f}x, "
-          f"wall {theirs['wall_s'] / ours['wall_s']:.2f}x faster, peak RSS {ours['peak_rss_mb'] / theirs['peak_rss_mb']:.2f}x")
+    speed = ours["docs_per_cpu_s"] / theirs["docs_per_cpu_s"]
+    print(f"\nratio ours/datatrove: docs/s per core {speed:.2f}x, wall {theirs['wall_s'] / ours['wall_s']:.2f}x "
+          f"faster, peak RSS {ours['peak_rss_mb'] / theirs['peak_rss_mb']:.2f}x")
     return 0
 
 

@@ -140,7 +140,7 @@ def _our_rank(corpus: str, work: str, rank: int, world: int) -> None:
 
 
 def run_ours(corpus: str, out: str, workers: int) -> None:
-    from corpus.write_tokens import merge_token_shards
+    from corpus.write_token_shards import merge_token_shards
 
     ctx = mp.get_context("fork")
     procs = [ctx.Process(target=_our_rank, args=(corpus, f"{out}/work", r, workers)) for r in range(workers)]

@@ -13,8 +13,14 @@ from __future__ import annotations
 
 import numpy as np
 from datatrove.pipeline.extractors import Trafilatura
-from datatrove.pipeline.filters import (C4QualityFilter, FineWebQualityFilter, GopherQualityFilter,
-                                        GopherRepetitionFilter, LanguageFilter, URLFilter)
+from datatrove.pipeline.filters import (
+    C4QualityFilter,
+    FineWebQualityFilter,
+    GopherQualityFilter,
+    GopherRepetitionFilter,
+    LanguageFilter,
+    URLFilter,
+)
 from datatrove.pipeline.readers import WarcReader
 
 

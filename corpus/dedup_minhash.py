@@ -34,7 +34,7 @@ class MinhashSignatures(PipelineStep):
     """Stage A's last step: yields every document unchanged and writes its band keys (16 bytes per band)."""
 
     type = "🫂 - DEDUP"
-    name = "🎯 MinHash signatures"
+    name = "6a MinHash signatures"
 
     def __init__(self, output_folder: str | Path, config: MinhashConfig | None = None, batch_size: int = 512):
         super().__init__()
@@ -79,7 +79,7 @@ class MinhashBuckets(PipelineStep):
     Any task count works; `ranges_per_band` splits a band's key space so no task holds a whole band."""
 
     type = "🫂 - DEDUP"
-    name = "🪣 MinHash buckets"
+    name = "6b MinHash buckets"
 
     def __init__(self, sig_folder, pairs_folder, config: MinhashConfig | None = None, ranges_per_band: int = 1):
         super().__init__()
@@ -120,7 +120,7 @@ class MinhashClusters(PipelineStep):
     Pairs are read `max_pairs_in_memory` at a time; the forest holds only documents that have duplicates."""
 
     type = "🫂 - DEDUP"
-    name = "🔗 MinHash clusters"
+    name = "6c MinHash clusters"
 
     def __init__(self, pairs_folder, cluster_folder, config: MinhashConfig | None = None,
                  max_pairs_in_memory: int = 50_000_000):
@@ -172,7 +172,7 @@ class MinhashDedupFilter(Filter):
     """Stage C: drops cluster non-survivors by id (`dedup_exact_duplicate` when its normalized text equals
     another document's, else `dedup_near_duplicate`); survivors get `metadata["minhash_cluster_size"]`."""
 
-    name = "🫂 MinHash dedup filter"
+    name = "6d MinHash dedup filter"
 
     def __init__(self, cluster_folder, exclusion_writer=None):
         super().__init__(exclusion_writer)

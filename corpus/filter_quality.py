@@ -108,7 +108,7 @@ class GopherRepetitionConfig:
 class GopherRepetitionFilter(_QualityFilter):
     """Drop documents with repeated paragraphs, lines or n-grams (Gopher Table A1)."""
 
-    name = "👯 5 gopher repetition"
+    name = "5 Gopher repetition"
     group = qs.gopher_repetition_signals
 
     def __init__(self, config: GopherRepetitionConfig = GopherRepetitionConfig(), **kw):
@@ -148,7 +148,7 @@ class GopherQualityConfig:
 class GopherQualityFilter(_QualityFilter):
     """Drop documents whose word statistics are not those of prose (Gopher §A1)."""
 
-    name = "🥇 5 gopher quality"
+    name = "5 Gopher quality"
     group = qs.gopher_quality_signals
 
     def __init__(self, config: GopherQualityConfig = GopherQualityConfig(), **kw):
@@ -189,7 +189,7 @@ class C4Config:
 class C4LineCleaner(PipelineStep):
     """Rewrite `doc.text` to the lines C4 keeps; counts removed lines per reason (`c4_line_javascript`, …)."""
 
-    name = "⛰ 5 C4 line cleaner"
+    name = "5 C4 line cleaner"
     type = "✂️ - FORMAT"
 
     def __init__(self, config: C4Config = C4Config(), keep_removed_count: bool = True):
@@ -216,7 +216,7 @@ class C4LineCleaner(PipelineStep):
 class C4Filter(_QualityFilter):
     """C4's document rules on the cleaned text: lorem ipsum, curly bracket, at least 5 sentences."""
 
-    name = "⛰ 5 C4 quality"
+    name = "5 C4 quality"
     group = qs.c4_signals
 
     def __init__(self, config: C4Config = C4Config(), **kw):
@@ -247,7 +247,7 @@ class FineWebConfig:
 class FineWebQualityFilter(_QualityFilter):
     """Drop documents that read as lists or navigation rather than prose (FineWeb §3.3)."""
 
-    name = "🍷 5 FineWeb quality"
+    name = "5 FineWeb quality"
     group = qs.fineweb_signals
 
     def __init__(self, config: FineWebConfig = FineWebConfig(), **kw):

@@ -216,7 +216,7 @@ class UrlBlocklistFilter(Filter):
     hashes come from a per-machine cache (corpus/blocklist_index.py): built once (~10-20 s), then mapped.
     """
 
-    name = "⛔ URL blocklist"
+    name = "2 URL blocklist"
 
     def __init__(self, use_ut1: bool = True, extra_lists_dir: str | os.PathLike | None = "blocklists/",
                  cache_dir: str | os.PathLike | None = None, use_fineweb_words: bool = True,

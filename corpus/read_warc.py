@@ -232,7 +232,7 @@ class WarcReader(PipelineStep):
     documents per task (None: no cap).
     """
 
-    name = "🕷 read_warc (1)"
+    name = "1 read WARC"
     type = "📖 - READER"
     _requires_dependencies = ["warcio", ("cchardet", "faust-cchardet")]
 

@@ -206,7 +206,7 @@ def _is_placeholder(span: PiiSpan) -> bool:
 class ScrubPii(PipelineStep):
     """datatrove step around PiiScrubber; counts replacements per kind as stats `pii_<kind>`."""
 
-    name = "📞 PII (presidio)"
+    name = "7 PII (presidio)"
     type = "✂️ - FORMAT"
 
     def __init__(self, entities=None, ner_model: str | None = None):

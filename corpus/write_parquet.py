@@ -72,15 +72,18 @@ class ParquetShardWriter(PipelineStep):
             our default 1 GiB keeps files easy to move around).
         suffix: ".parquet" for outputs; intermediate files use ".pq" so globs for outputs never pick them up.
         rows_per_group: Parquet row-group size (rows are buffered in memory up to this).
+        name: the step's name in stats (default "8 Parquet").
     """
 
-    name = "💽 8 parquet"
+    name = "8 Parquet"
     type = "💽 - WRITER"
 
     def __init__(self, output_dir: str, score_columns: dict[str, pa.DataType] | None = None,
                  extra_metadata: bool = False, max_file_bytes: int = 1 << 30, suffix: str = ".parquet",
-                 rows_per_group: int = 2000, compression: str = "zstd"):
+                 rows_per_group: int = 2000, compression: str = "zstd", name: str | None = None):
         super().__init__()
+        if name:
+            self.name = name  # e.g. the pipeline's intermediate files are not stage 8
         if max_file_bytes <= 0 or rows_per_group <= 0:
             raise ValueError("max_file_bytes and rows_per_group must be positive")
         self.output_dir = output_dir

@@ -164,7 +164,7 @@ class MergeTokenShards(PipelineStep):
     """The single-task step after TokenizeDocuments: llm.c shards + manifest.json in `output_dir`
     (keyword arguments as for `merge_token_shards`)."""
 
-    name = "🧱 merge token shards"
+    name = "9b token shards (llm.c)"
     type = "✍️ - WRITER"
 
     def __init__(self, input_dir: str, output_dir: str, **merge_kwargs):

@@ -60,7 +60,7 @@ def encode_documents(enc, texts: list[str]) -> tuple[np.ndarray, list[int]]:
 class CountTokens(PipelineStep):
     """Stage 8's `token_count` metadata (FineWeb's column: tokens of the text, no EOT), without writing tokens."""
 
-    name = "🔢 count tokens"
+    name = "9a count tokens"
     type = "🔢 - TOKENIZER"
 
     def __init__(self, tokenizer: str = "gpt2"):
@@ -83,7 +83,7 @@ class TokenizeDocuments(PipelineStep):
     the Parquet writer this step also fills FineWeb's token_count column (one encoding per document).
     """
 
-    name = "🔢 tokenize (GPT-2 ids)"
+    name = "9a tokenize (GPT-2)"
     type = "🔢 - TOKENIZER"
 
     def __init__(self, output_dir: str, tokenizer: str = "gpt2", batch_docs: int = 1024):
@@ -143,7 +143,3 @@ def count_tokens_step(tokenizer: str = "gpt2", tokens_dir: str | None = None) ->
     """The step before the Parquet writer: sets `token_count`; with `tokens_dir` it also writes this task's
     tokens for MergeTokenShards (stage 9a), so each document is encoded once."""
     return TokenizeDocuments(tokens_dir, tokenizer) if tokens_dir else CountTokens(tokenizer)
-
-
-# the recipe imports both steps of stage 9 from here
-from corpus.write_token_shards import MergeTokenShards, merge_token_shards  # noqa: F401

@@ -87,52 +87,72 @@ def recipe(cfg: FinewebConfig) -> list[tuple[str, list, int]]:
 
     from corpus.extract_html import HtmlExtractor
     from corpus.filter_language import LanguageFilter
-    from corpus.filter_quality import datatrove_configs, quality_steps
     from corpus.filter_url import UrlBlocklistFilter
     from corpus.read_warc import WarcReader
     from corpus.write_parquet import ParquetShardWriter
     from corpus.write_tokens import count_tokens_step
 
-    dedup = minhash_config(cfg) if cfg.dedup else None
     filtering = [
         WarcReader(list(cfg.warcs), dump=cfg.dump, opener=opener(cfg)),  # 1 read WARC
         UrlBlocklistFilter(exclusion_writer=rejected(cfg, "02_url")),  # 2 URL blocklist
         HtmlExtractor(timeout=cfg.extract_timeout, exclusion_writer=rejected(cfg, "03_extract")),  # 3 extract
         LanguageFilter(cfg.languages, cfg.lang_threshold, cfg.lid_model,  # 4 language ID
                        exclusion_writer=rejected(cfg, "04_language")),
-        *quality_steps(**(datatrove_configs() if cfg.quality_parity else {}),  # 5 quality filters
-                       exclusion_writers={name: rejected(cfg, f"05_quality/{name}")
-                                          for name in ("gopher_rep", "gopher", "c4", "fineweb")}),
-        *([dedup_module().MinhashSignatures(cfg.path("work", "minhash", "signatures"), dedup)] if dedup else []),
-        ParquetShardWriter(cfg.path("work", "filtered"), extra_metadata=True, suffix=".pq"),
+        *quality_filters(cfg),  # 5 Gopher repetition, Gopher quality, C4, FineWeb
+        *minhash_signatures(cfg),  # 6a MinHash signatures of what survived
+        ParquetShardWriter(cfg.path("work", "filtered"), extra_metadata=True, suffix=".pq", name="→ work"),
     ]
     finishing = [
         ParquetReader(cfg.path("work", "filtered"), glob_pattern="*.pq"),
-        *([dedup_module().MinhashDedupFilter(dedup_module().cluster_folder(cfg.path("work", "minhash")),
-                                             exclusion_writer=rejected(cfg, "06_dedup"))] if dedup else []),  # 6d
+        *minhash_filter(cfg),  # 6d drop near-duplicates
         *pii_steps(cfg),  # 7 PII
-        count_tokens_step(cfg.tokenizer, cfg.path("work", "tokens") if cfg.tokens else None),  # 9a token_count
+        count_tokens_step(cfg.tokenizer, cfg.path("work", "tokens") if cfg.tokens else None),  # 9a tokens
         ParquetShardWriter(cfg.path("data"), score_columns=score_columns()),  # 8 Parquet
     ]
-    stages = [("A_filter", filtering, cfg.tasks)]
-    if dedup:
-        cross_file = dedup_module().minhash_dedup_stages(dedup, cfg.path("work", "minhash", "signatures"),
-                                                         cfg.path("work", "minhash"))  # 6b buckets, 6c clusters
-        stages += [(f"B{i}_{name}", steps, tasks) for i, (name, steps, tasks) in enumerate(cross_file, 1)]
-    stages.append(("C_finish", finishing, cfg.tasks))
-    if cfg.tokens:
-        stages.append(("D_token_shards", token_merge_steps(cfg), 1))  # 9b
-    return stages
+    return [
+        ("A_filter", filtering, cfg.tasks),
+        *minhash_cluster_stages(cfg),  # 6b equal band keys → pairs, 6c pairs → clusters
+        ("C_finish", finishing, cfg.tasks),
+        *([("D_token_shards", token_merge_steps(cfg), 1)] if cfg.tokens else []),  # 9b llm.c shards
+    ]
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # the pieces the recipe plugs in, each built from the config
 
 
+def quality_filters(cfg: FinewebConfig) -> list:
+    from corpus.filter_quality import datatrove_configs, quality_steps
+
+    writers = {name: rejected(cfg, f"05_quality/{name}") for name in ("gopher_rep", "gopher", "c4", "fineweb")}
+    return quality_steps(**(datatrove_configs() if cfg.quality_parity else {}), exclusion_writers=writers)
+
+
 def dedup_module():
     import corpus.dedup_minhash as dedup_minhash
 
     return dedup_minhash
+
+
+def minhash_signatures(cfg: FinewebConfig) -> list:
+    if not cfg.dedup:
+        return []
+    return [dedup_module().MinhashSignatures(cfg.path("work", "minhash", "signatures"), minhash_config(cfg))]
+
+
+def minhash_cluster_stages(cfg: FinewebConfig) -> list[tuple[str, list, int]]:
+    if not cfg.dedup:
+        return []
+    stages = dedup_module().minhash_dedup_stages(minhash_config(cfg), cfg.path("work", "minhash", "signatures"),
+                                                 cfg.path("work", "minhash"))
+    return [(f"B{i}_{name}", steps, tasks) for i, (name, steps, tasks) in enumerate(stages, 1)]
+
+
+def minhash_filter(cfg: FinewebConfig) -> list:
+    if not cfg.dedup:
+        return []
+    clusters = dedup_module().cluster_folder(cfg.path("work", "minhash"))
+    return [dedup_module().MinhashDedupFilter(clusters, exclusion_writer=rejected(cfg, "06_dedup"))]
 
 
 def minhash_config(cfg: FinewebConfig):
@@ -172,7 +192,7 @@ def score_columns() -> dict:
 
 
 def token_merge_steps(cfg: FinewebConfig) -> list:
-    from corpus.write_tokens import MergeTokenShards
+    from corpus.write_token_shards import MergeTokenShards
 
     return [MergeTokenShards(cfg.path("work", "tokens"), cfg.tokens, shard_tokens=cfg.shard_tokens,
                              tokenizer=cfg.tokenizer)]
@@ -273,14 +293,16 @@ def parse_args(argv=None) -> FinewebConfig:
         warcs=tuple(warcs), output=args.output, dump=dump,
         languages=None if args.all_languages else tuple(args.lang or ["en"]),
         lang_threshold=args.lang_threshold, lid_model=args.lid_model,
-        extract_timeout=args.extract_timeout or None, quality_parity=args.quality_parity, keep_rejected=args.keep_rejected,
+        extract_timeout=args.extract_timeout or None, quality_parity=args.quality_parity,
+        keep_rejected=args.keep_rejected,
         dedup=args.dedup, minhash_bands=args.minhash_bands, minhash_rows=args.minhash_rows,
         minhash_ngram=args.minhash_ngram, pii=args.pii,
         pii_entities=tuple(args.pii_entities.split(",")) if args.pii_entities else None,
         pii_ner_model=args.pii_ner_model,
         tokens=args.tokens, shard_tokens=args.shard_tokens, tokenizer=args.tokenizer,
         fetch=args.fetch, fetch_cache=args.fetch_cache, fetch_rps=args.fetch_rps,
-        fetch_connections=args.fetch_connections, fetch_budget_dir=args.fetch_budget_dir, executor=executors.executor_options_from_args(args),
+        fetch_connections=args.fetch_connections, fetch_budget_dir=args.fetch_budget_dir,
+        executor=executors.executor_options_from_args(args),
         stage=args.stage, rank=args.rank, world=args.world,
     )
 

@@ -66,7 +66,8 @@ def parquet_reader(folder: str, glob: str = "**/*.parquet", text: str = "text", 
 
 def build(cfg: TokenizeConfig):
     """The two datatrove stages, the merge depending on the tokenization."""
-    from corpus.write_tokens import MergeTokenShards, TokenizeDocuments
+    from corpus.write_token_shards import MergeTokenShards
+    from corpus.write_tokens import TokenizeDocuments
 
     read = parquet_reader(cfg.parquet, cfg.glob, cfg.text_column, cfg.id_column)
     tokenize = executors.make_executor(
