@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
+from datatrove.pipeline.readers import ParquetReader
 
 FINEWEB_SCHEMA = pa.schema([
     ("text", pa.string()),
@@ -81,9 +82,9 @@ class ParquetShardWriter(PipelineStep):
     def __init__(self, output_dir: str, score_columns: dict[str, pa.DataType] | None = None,
                  extra_metadata: bool = False, max_file_bytes: int = 1 << 30, suffix: str = ".parquet",
                  rows_per_group: int = 2000, compression: str = "zstd", name: str | None = None):
-        super().__init__()
         if name:
-            self.name = name  # e.g. the pipeline's intermediate files are not stage 8
+            self.name = name  # e.g. the pipeline's intermediate files are not stage 8 (set before Stats is made)
+        super().__init__()
         if max_file_bytes <= 0 or rows_per_group <= 0:
             raise ValueError("max_file_bytes and rows_per_group must be positive")
         self.output_dir = output_dir
@@ -134,3 +135,12 @@ class ParquetShardWriter(PipelineStep):
             yield doc
         flush()
         close()
+
+
+class IntermediateReader(ParquetReader):
+    """Reads back what `ParquetShardWriter(extra_metadata=True, suffix=".pq")` wrote (the pipeline's work/)."""
+
+    name = "← work"
+
+    def __init__(self, folder: str, **kwargs):
+        super().__init__(folder, glob_pattern="*.pq", **kwargs)

@@ -83,13 +83,11 @@ def rejected(cfg: FinewebConfig, folder: str):
 
 def recipe(cfg: FinewebConfig) -> list[tuple[str, list, int]]:
     """The pipeline: (stage name, datatrove steps, tasks) in run order (names sort in run order too)."""
-    from datatrove.pipeline.readers import ParquetReader
-
     from corpus.extract_html import HtmlExtractor
     from corpus.filter_language import LanguageFilter
     from corpus.filter_url import UrlBlocklistFilter
     from corpus.read_warc import WarcReader
-    from corpus.write_parquet import ParquetShardWriter
+    from corpus.write_parquet import IntermediateReader, ParquetShardWriter
     from corpus.write_tokens import count_tokens_step
 
     filtering = [
@@ -103,7 +101,7 @@ def recipe(cfg: FinewebConfig) -> list[tuple[str, list, int]]:
         ParquetShardWriter(cfg.path("work", "filtered"), extra_metadata=True, suffix=".pq", name="→ work"),
     ]
     finishing = [
-        ParquetReader(cfg.path("work", "filtered"), glob_pattern="*.pq"),
+        IntermediateReader(cfg.path("work", "filtered")),
         *minhash_filter(cfg),  # 6d drop near-duplicates
         *pii_steps(cfg),  # 7 PII
         count_tokens_step(cfg.tokenizer, cfg.path("work", "tokens") if cfg.tokens else None),  # 9a tokens
