@@ -13,8 +13,8 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# the CPU build of torch that this machine keeps on disk; any other request downloads CUDA builds
-	$(BIN)/pip install --quiet "torch==2.13.0" || true
-	$(BIN)/pip install --quiet -e ".[train,bench,dev]"
+	$(BIN)/pip install --quiet "torch==2.13.0"
+	$(BIN)/pip install --quiet -e ".[train,bench,dev,hf]"
 	touch $(STAMP)
 
 demo: install

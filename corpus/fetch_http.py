@@ -80,11 +80,16 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 class Response:
-    """An open GET response positioned at `offset`; `total` is the full file size when the server says."""
+    """An open GET response positioned at `offset`; `total` is the full file size when the server says.
 
-    def __init__(self, conn, resp, slot: ConnectionSlot, offset: int, total: int | None, head: bytes = b""):
+    `ranged`: the total comes from a 206's Content-Range, which states the size of the whole file apart from
+    the body; a 200's Content-Length only frames its own body, which a proxy may have cut short.
+    """
+
+    def __init__(self, conn, resp, slot: ConnectionSlot, offset: int, total: int | None, head: bytes = b"",
+                 ranged: bool = False):
         self.conn, self.resp, self.slot = conn, resp, slot
-        self.offset, self.total, self._head = offset, total, head
+        self.offset, self.total, self._head, self.ranged = offset, total, head, ranged
 
     def readinto(self, buf) -> int:
         if self._head:
@@ -187,7 +192,7 @@ def _accept(url, offset, resp, conn, slot, attempts, check_warc):
             head = resp.read(HEAD_BYTES)
             if why := _warc_head_ok(head):
                 return why, None
-        return Response(conn, resp, slot, offset, total, head)
+        return Response(conn, resp, slot, offset, total, head, ranged=status == 206)
     resp.read(64 * 1024)  # read (part of) the error body before closing
     if status == 416 and _content_range(resp.getheader("Content-Range"))[1] == offset:
         conn.close()

@@ -3,6 +3,9 @@
 The reader sees one continuous byte stream: a reset, a timeout or a body cut short is answered by a new GET
 with `Range: bytes=<bytes already consumed>-` (fetch_http.open_at), within FetchPolicy's limits. Every byte
 also goes through a WarcGzValidator, so a corrupt or truncated file is detected at the latest at its end.
+The end of a file is believed only from a Content-Range total (206, or 416 `bytes */N`): a 200 body that
+ends at its own Content-Length is followed by one `Range: bytes=<end>-` request, because a body cut on a
+gzip member (record) boundary is a valid WARC and no validation can tell it from the whole file.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class ResumableStream(io.RawIOBase):
         self.check_head = check_head  # reject a non-WARC body (error page) before reading it
         self.total: int | None = None
         self._resp: Response | None = None
+        self._probed = False  # asked once for the bytes after a 200 body's end
         self._eof = False
         self._on_done = on_done
         self._t0 = time.time()
@@ -73,6 +77,11 @@ class ResumableStream(io.RawIOBase):
                 return n
             if self.total is not None and self.pos < self.total:
                 self._drop(f"connection closed at byte {self.pos} of {self.total}")
+                continue
+            if not self._resp.ranged and not self._probed:  # a 200 says only where its own body ends
+                self._probed = True
+                self._resp.close()
+                self._resp = None  # next turn: 416 at pos confirms the end, a 206 brings the missing tail
                 continue
             break
         self._finish()

@@ -5,7 +5,8 @@ support, and, per path, consumes a list of faults one request at a time:
   "503:S" / "429:S"  status with `Retry-After: S` (omit ":S" for none)   "403"   "500"
   "reset:N"          headers for the full body, N bytes, then a TCP RST
   "xml200"           status 200 with an S3-style XML error body
-  "trunc"            status 200, the first half of the file, Content-Length of that half
+  "trunc"            the first half of the asked-for bytes, with a Content-Length of that half (a body a
+                     proxy cut short: a 200 gives no other sign of it, a 206 keeps its Content-Range)
   "slow:S"           the whole body, spread over about S seconds
   "stall:N:S"        N bytes, then S seconds of silence, then close
   "norange"          ignores the Range header (200 with the whole file)
@@ -108,7 +109,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes */{len(data)}")
             self._body(b"", "text/plain")
             return 416
-        body = data[start:] if kind != "trunc" else data[: len(data) // 2]
+        body = data[start:]
+        if kind == "trunc":  # the half of what was asked for, not of the file: a ranged trunc is still data[start:…]
+            body = body[: len(body) // 2]
         self.send_response(206 if ranged else 200)
         if ranged:
             self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")

@@ -19,12 +19,8 @@ from datatrove.data import Document
 from corpus import write_tokens
 from corpus.token_shards import MANIFEST, check_dir, fill_shards, read_shard, shard_plans, split_sizes
 from corpus.tokenizer import gpt2_encoding
-from corpus.write_tokens import (
-    CountTokens,
-    TokenizeDocuments,
-    encode_documents,
-    merge_token_shards,
-)
+from corpus.write_token_shards import merge_token_shards
+from corpus.write_tokens import CountTokens, TokenizeDocuments, encode_documents
 
 EOT = 50256
 WORDS = [
