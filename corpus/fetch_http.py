@@ -82,7 +82,7 @@ def parse_retry_after(value: str | None) -> float | None:
 class Response:
     """An open GET response positioned at `offset`; `total` is the full file size when the server says.
 
-    `ranged`: the total comes from a 206's Content-Range, which states the size of the whole file apart from
+    `ranged`: the total comes from a 206's Content-Range (not `/*`), which states the whole file's size apart from
     the body; a 200's Content-Length only frames its own body, which a proxy may have cut short.
     """
 
@@ -192,7 +192,7 @@ def _accept(url, offset, resp, conn, slot, attempts, check_warc):
             head = resp.read(HEAD_BYTES)
             if why := _warc_head_ok(head):
                 return why, None
-        return Response(conn, resp, slot, offset, total, head, ranged=status == 206)
+        return Response(conn, resp, slot, offset, total, head, ranged=status == 206 and total is not None)
     resp.read(64 * 1024)  # read (part of) the error body before closing
     if status == 416 and _content_range(resp.getheader("Content-Range"))[1] == offset:
         conn.close()
