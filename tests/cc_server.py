@@ -10,9 +10,10 @@ support, and, per path, consumes a list of faults one request at a time:
   "slow:S"           the whole body, spread over about S seconds
   "stall:N:S"        N bytes, then S seconds of silence, then close
   "norange"          ignores the Range header (200 with the whole file)
-Every request is logged at arrival (time, path, Range, status, fault; the log is final once the `with`
-block has exited); `max_active` is the peak number of requests
-being served at once. The server stops itself after `lifetime_s` whatever the test does.
+  "startrunc"        a ranged request gets the first half of what it asked for, framed as a complete 206 whose
+                     Content-Range gives no total (`bytes S-E/*`): only asking for what follows shows the rest
+Every request is logged at arrival (time, path, Range, fault), and its status as the status line goes out;
+`max_active` is the peak number of requests being served at once. The server stops itself after `lifetime_s` whatever the test does.
 """
 
 from __future__ import annotations
@@ -70,6 +71,11 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:  # keep pytest output clean
         pass
 
+    def send_response(self, code, message=None) -> None:
+        # noted before the body goes out: a client that has read the whole body may look at the log at once
+        self._entry["status"] = code
+        super().send_response(code, message)
+
     def do_GET(self) -> None:
         srv, t0 = self.server.owner, time.time()
         rel = self.path.lstrip("/").split("?")[0]
@@ -77,48 +83,52 @@ class _Handler(BaseHTTPRequestHandler):
         m = re.match(r"bytes=(\d+)-$", self.headers.get("Range", ""))
         start = int(m.group(1)) if m and fault != "norange" else 0
         entry = {"t": t0, "path": rel, "range": int(m.group(1)) if m else None, "status": None, "fault": fault}
+        self._entry = entry
         with srv.lock:
-            srv.log.append(entry)  # at arrival; the status is filled in once the response is sent
+            srv.log.append(entry)  # at arrival; send_response() fills in the status
             srv.active += 1
             srv.max_active = max(srv.max_active, srv.active)
         try:
-            entry["status"] = self._serve(srv.root / rel, start, bool(m) and fault != "norange", fault)
+            self._serve(srv.root / rel, start, bool(m) and fault != "norange", fault)
         finally:
             with srv.lock:
                 srv.active -= 1
 
-    def _serve(self, path: Path, start: int, ranged: bool, fault: str | None) -> int:
+    def _serve(self, path: Path, start: int, ranged: bool, fault: str | None) -> None:
         kind, *args = (fault or "").split(":")
         if kind in ("503", "429", "403", "500"):
             self.send_response(int(kind))
             if args:
                 self.send_header("Retry-After", args[0])
             self._body(XML_ERROR, "application/xml")
-            return int(kind)
+            return
         if kind == "xml200":
             self.send_response(200)
             self._body(XML_ERROR, "application/xml")
-            return 200
+            return
         if not path.is_file():
             self.send_response(404)
             self._body(b"not found", "text/plain")
-            return 404
+            return
         data = path.read_bytes()
         if start >= len(data) and ranged:
             self.send_response(416)
             self.send_header("Content-Range", f"bytes */{len(data)}")
             self._body(b"", "text/plain")
-            return 416
+            return
         body = data[start:]
         if kind == "trunc":  # the half of what was asked for, not of the file: a ranged trunc is still data[start:…]
             body = body[: len(body) // 2]
+        if kind == "startrunc" and ranged:
+            body = body[: len(body) // 2]
         self.send_response(206 if ranged else 200)
         if ranged:
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            end, total = (start + len(body), "*") if kind == "startrunc" else (len(data), len(data))
+            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{total}")
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        return self._send(body, kind, args)
+        self._send(body, kind, args)
 
     def _body(self, body: bytes, ctype: str) -> None:
         self.send_header("Content-Type", ctype)
@@ -126,7 +136,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def _send(self, body: bytes, kind: str, args: list[str]) -> int:
+    def _send(self, body: bytes, kind: str, args: list[str]) -> None:
         try:
             if kind == "reset":
                 self.wfile.write(body[: int(args[0])])
@@ -150,7 +160,6 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(body)
         except OSError:  # the client hung up (e.g. after its own timeout)
             pass
-        return 206 if self.headers.get("Range") and kind != "norange" else 200
 
 
 class _Server(ThreadingHTTPServer):

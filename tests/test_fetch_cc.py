@@ -126,6 +126,23 @@ def test_streaming_never_accepts_a_truncated_file(crawl, tmp_path):
     assert [r["bytes"] for r in Ledger(ledger).rows()] == [len(clean[0])]
 
 
+def test_206_without_a_total_is_followed_to_the_real_end(crawl, tmp_path):
+    """A 206 whose Content-Range says `bytes S-E/*` frames only its own body, like a 200: a resumed download
+    (the cache's .part) must ask for what follows it instead of taking the body's end for the file's end."""
+    from corpus.fetch_stream import ResumableStream
+
+    root, rels, clean = crawl
+    start = 5000  # the bytes a .part already holds
+    with CCServer(root, {rels[0]: ["startrunc"]}) as srv:
+        stream = ResumableStream(srv.url + rels[0], FAST, RateBudget(tmp_path / "budget", requests_per_s=50),
+                                 start=start, validate=False)
+        with stream:
+            assert stream.read() == clean[0][start:]
+    half = start + (len(clean[0]) - start) // 2
+    assert [(r["range"], r["status"], r["fault"]) for r in srv.requests_for(rels[0])] == [
+        (start, 206, "startrunc"), (half, 206, None)]
+
+
 def test_body_cut_on_a_member_boundary_is_completed_not_accepted(tmp_path):
     """Regression (issue 7): a 200 body cut exactly after a gzip member, with a Content-Length of the cut size,
     is a valid WARC, so validation passed it and the cache accepted half a file (the three-process test failed
