@@ -166,7 +166,8 @@ def report(urls: list[str], runs: dict, innocent: set[int]) -> None:
     print(f"blocked by datatrove only: {len(only_dt)}, e.g. {[urls[i] for i in sorted(only_dt)[:5]]}")
     print(f"blocked by ours only: {len(only_ours)}, e.g. {[urls[i] for i in sorted(only_ours)[:5]]}")
     for name, r in (("datatrove", dt), ("ours", ours)):
-        print(f"random-word URLs blocked by {name}: {[urls[i] for i in sorted(innocent.intersection(r['blocked']))[:8]]}")
+        blocked = sorted(innocent.intersection(r["blocked"]))[:8]
+        print(f"random-word URLs blocked by {name}: {[urls[i] for i in blocked]}")
 
 
 if __name__ == "__main__":

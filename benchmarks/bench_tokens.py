@@ -213,7 +213,8 @@ def best(runs: list[dict]) -> dict:
 
 
 def report(r: dict) -> str:
-    return (f"{r['side']:>6} x{r['workers']}: {r['tokens'] / r['wall_s'] / 1e6:6.2f} M tok/s wall, cpu {r['cpu_s']:5.2f} s, "
+    return (f"{r['side']:>6} x{r['workers']}: {r['tokens'] / r['wall_s'] / 1e6:6.2f} M tok/s wall, "
+            f"cpu {r['cpu_s']:5.2f} s, "
             f"{r['tokens'] / r['cpu_s'] / 1e6:5.2f} M tok per cpu-s, "
             f"{r['tokens'] / r['wall_s'] / r['workers'] / 1e6:5.2f} M tok/s per worker")  # fmt: skip
 

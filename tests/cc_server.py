@@ -13,7 +13,8 @@ support, and, per path, consumes a list of faults one request at a time:
   "startrunc"        a ranged request gets the first half of what it asked for, framed as a complete 206 whose
                      Content-Range gives no total (`bytes S-E/*`): only asking for what follows shows the rest
 Every request is logged at arrival (time, path, Range, fault), and its status as the status line goes out;
-`max_active` is the peak number of requests being served at once. The server stops itself after `lifetime_s` whatever the test does.
+`max_active` is the peak number of requests being served at once. The server stops itself after `lifetime_s`
+whatever the test does.
 """
 
 from __future__ import annotations

@@ -57,7 +57,8 @@ def test_signatures_identical_to_datatrove():
     from datatrove.utils.hashing import HashConfig
 
     ours = MinhashConfig()  # FineWeb: sha1, spaCy words
-    theirs = MinhashDedupSignature("/nonexistent", DatatroveConfig(hash_config=HashConfig(precision=64, hash_fc="sha1")))
+    sha1_64 = HashConfig(precision=64, hash_fc="sha1")
+    theirs = MinhashDedupSignature("/nonexistent", DatatroveConfig(hash_config=sha1_64))
     texts = [d.text for d in DOCS[:20]] + ["I'm gonna pay £12m, can't you? Café déjà-vu 10km.  " * 3]
     sigs = minhash_signatures([_shingles(t, ours) for t in texts], ours)
     for text, sig in zip(texts, sigs):

@@ -19,7 +19,7 @@ def test_exported_logits_match(tmp_path):
     torch.manual_seed(0)
     ours = GPT(cfg).eval()
     with torch.no_grad():  # non-zero biases and LayerNorm params, so a missed transpose or name would show
-        for name, p in ours.named_parameters():
+        for p in ours.parameters():
             if p.dim() == 1:
                 p.add_(0.1 * torch.randn_like(p))
     path = str(tmp_path / "ckpt_0000001.pt")
