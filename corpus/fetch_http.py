@@ -7,6 +7,8 @@ second is polite enough"; "when you see anything unusual, you should slow down")
 - 403 (CloudFront's rate-limit rules answer 4xx): retried at most `max_forbidden` times, then fail;
 - 404/410 and other 4xx: fail at once, the URL is wrong;
 - connection errors, timeouts and short bodies: reconnect with `Range: bytes=<offset>-`;
+- a host that cannot be reached at all (DNS failure, connection refused, no route: typical of a compute node
+  without internet) fails after `max_unreachable` tries in a row, with a hint, instead of backing off for hours;
 - a 200 whose first bytes are not a gzip'd WARC (an XML/HTML error page) is retried like a 503.
 Every request, retries included, waits for a turn in the RateBudget and holds a connection slot.
 """
@@ -14,19 +16,24 @@ Every request, retries included, waits for a turn in the RateBudget and holds a 
 from __future__ import annotations
 
 import email.utils
+import errno
 import http.client
 import random
 import re
+import socket
 import time
 import urllib.parse
 import zlib
 from dataclasses import dataclass
+
+from loguru import logger
 
 from corpus.fetch_budget import ConnectionSlot, RateBudget
 from corpus.fetch_validate import GZIP_MAGIC, CorruptDownload, FetchFailure, check_warc_header
 
 HEAD_BYTES = 8192  # compressed bytes checked before a body is accepted; CC's first member (warcinfo) is ~500
 NETWORK_ERRORS = (OSError, http.client.HTTPException)  # resets, timeouts (TimeoutError is an OSError), bad lines
+_NO_ROUTE = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ECONNREFUSED}
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,7 @@ class FetchPolicy:
     max_attempts: int = 50  # requests per file, all causes; CC's own wget recipe retries forever (-t 0)
     max_forbidden: int = 3  # 403s tolerated per file (rate-limit rules), then the file fails
     max_corrupt: int = 3  # whole downloads rejected by validation, then the file fails (caching mode)
+    max_unreachable: int = 5  # host not reachable at all, tries in a row (~30 s of backoff), then the file fails
     backoff_base_s: float = 1.0  # CC: no more than one retry per second
     backoff_max_s: float = 120.0
     timeout_s: float = 60.0  # connect and per-read socket timeout
@@ -51,7 +59,7 @@ class Attempts:
 
     def __init__(self, url: str, policy: FetchPolicy):
         self.url, self.policy = url, policy
-        self.requests = self.forbidden = self.failures = 0
+        self.requests = self.forbidden = self.failures = self.unreachable = 0
         self.last_error = ""
 
     def backoff(self, why: str, retry_after: float | None = None) -> None:
@@ -64,7 +72,22 @@ class Attempts:
         delay = random.uniform(p.backoff_base_s, min(p.backoff_max_s, p.backoff_base_s * 2 ** self.failures))
         if retry_after is not None:
             delay = max(retry_after, p.backoff_base_s)
+        logger.warning(f"{self.url}: {why}; request {self.requests + 1} in {delay:.1f} s")
         time.sleep(delay)
+
+    def network_error(self, error: Exception) -> None:
+        """Back off after a failed connection or read; give up early on a host that cannot be reached at all."""
+        if isinstance(error, socket.gaierror) or getattr(error, "errno", None) in _NO_ROUTE:
+            self.unreachable += 1
+            if self.unreachable >= self.policy.max_unreachable:
+                host = urllib.parse.urlsplit(self.url).hostname
+                raise FetchError(
+                    f"{self.url}: cannot reach {host} ({error}), {self.unreachable} tries in a row. Is this machine "
+                    "offline? Compute nodes often are: download on a node with internet (python -m pipelines.fetch "
+                    "--crawl ... --out DIR), then run on DIR/paths.txt with --paths-file")
+        else:
+            self.unreachable = 0
+        self.backoff(f"{type(error).__name__}: {error}")
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -166,8 +189,9 @@ def open_at(url: str, offset: int, policy: FetchPolicy, budget: RateBudget, atte
         except NETWORK_ERRORS as e:
             conn.close()
             slot.release()
-            attempts.backoff(f"{type(e).__name__}: {e}")
+            attempts.network_error(e)
             continue
+        attempts.unreachable = 0
         if isinstance(result, Response) or result is None:
             return result
         conn.close()

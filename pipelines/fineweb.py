@@ -203,9 +203,12 @@ def token_merge_steps(cfg: FinewebConfig) -> list:
 def resolve_inputs(args) -> tuple[list[str], str | None]:
     """The WARC files to read, in a fixed order, and the dump name if the input says it."""
     if args.crawl:
-        from corpus.fetch_cc import crawl_warc_urls
+        from corpus.fetch_cc import FetchFailure, crawl_warc_urls
 
-        urls = crawl_warc_urls(args.crawl, args.cc_base_url, cache_dir=os.path.join(args.output, "work"))
+        try:
+            urls = crawl_warc_urls(args.crawl, args.cc_base_url, cache_dir=os.path.join(args.output, "work"))
+        except (FetchFailure, ValueError) as e:
+            raise SystemExit(f"error: {e}") from None
         return urls[: args.limit] if args.limit else urls, args.crawl
     if args.paths_file:
         with open(args.paths_file, encoding="utf-8") as f:

@@ -5,7 +5,8 @@ caches a listing through 503s and an error page; the streaming opener survives 5
 403, resets, stalls, slow bodies, a server that ignores Range and a 200 XML body, and yields bytes and
 documents identical to the clean files; a truncated file is never accepted; the caching opener, run by three
 processes at once, downloads each file once, keeps only valid files, and stays within the shared budget
-(requests/s and connections); 403 is retried a bounded number of times.
+(requests/s and connections); 403 is retried a bounded number of times; an unreachable host fails in a few
+tries with a hint; `python -m pipelines.fetch` downloads a crawl for offline nodes and writes its paths.txt.
 """
 
 from __future__ import annotations
@@ -227,3 +228,43 @@ def test_caching_opener_three_processes_share_the_budget(crawl, tmp_path):
     # 10 req/s across the three processes, seen at the server (arrival jitter of a loaded box: +1 request)
     assert max(sum(t <= r < t + 0.5 for r in log) for t in log) <= 0.5 * 10 + 1
     assert (log[-1] - log[0]) >= (len(log) - 1) / 10 * 0.9
+
+
+def test_unreachable_host_fails_fast_with_a_hint(tmp_path):
+    """A compute node without internet: refused (or unresolvable) connections end in a few tries with a hint,
+    not hours of backoff."""
+    import socket
+
+    with socket.socket() as s:  # a loopback port nobody listens on: connection refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    policy = FetchPolicy(backoff_base_s=0.01, backoff_max_s=0.02, max_unreachable=3)
+    with pytest.raises(FetchError, match=r"cannot reach 127\.0\.0\.1 .* 3 tries in a row.*pipelines\.fetch"):
+        crawl_warc_urls(CRAWL, f"http://127.0.0.1:{port}/", cache_dir=tmp_path / "c", policy=policy,
+                        budget=RateBudget(tmp_path / "budget", requests_per_s=50))
+
+
+def test_fetch_cli_downloads_validated_files_and_a_paths_file(crawl, tmp_path, capsys):
+    """python -m pipelines.fetch: every file of the crawl, validated, in listing order, through an error page;
+    a rerun fetches nothing; a file that cannot be fetched fails the run without a paths.txt."""
+    from pipelines import fetch
+
+    root, rels, clean = crawl
+    out = tmp_path / "warcs"
+    common = ["--out", str(out), "--fetch-rps", "50", "--fetch-budget-dir", str(tmp_path / "budget")]
+    with CCServer(root, {rels[1]: ["xml200"]}) as srv:
+        assert fetch.main(["--crawl", CRAWL, "--cc-base-url", srv.url, *common]) == 0
+        assert fetch.main(["--crawl", CRAWL, "--cc-base-url", srv.url, *common]) == 0  # all there already
+    paths = (out / "paths.txt").read_text().split()
+    assert [Path(p).read_bytes() for p in paths] == clean
+    assert [len(srv.requests_for(r)) for r in rels] == [2, 3, 2]  # body + end probe; the error page once more
+    rows = Ledger(out / "ledger.jsonl").rows()  # one line per accepted file (downloads run 2 at a time)
+    assert sorted((r["bytes"], r["sha256"]) for r in rows) == sorted((len(d), hashlib.sha256(d).hexdigest())
+                                                                      for d in clean)
+    assert "--paths-file" in capsys.readouterr().out
+
+    with CCServer(root) as srv2:
+        (tmp_path / "urls.txt").write_text(f"{srv2.url}{rels[0]}\n{srv2.url}crawl-data/missing.warc.gz\n")
+        assert fetch.main(["--paths-file", str(tmp_path / "urls.txt"), "--out", str(tmp_path / "w2"),
+                           *common[2:]]) == 1
+    assert "HTTP 404" in capsys.readouterr().err and not (tmp_path / "w2" / "paths.txt").exists()
