@@ -28,7 +28,7 @@ from corpus.fetch_stream import StreamingOpener, is_remote, open_plain
 from corpus.fetch_validate import CorruptDownload, FetchFailure, Ledger
 
 __all__ = ["CC_BASE_URL", "CachingOpener", "CorruptDownload", "FetchError", "FetchFailure", "FetchPolicy", "Ledger",
-           "RateBudget", "StreamingOpener", "crawl_warc_urls", "make_opener"]
+           "RateBudget", "StreamingOpener", "crawl_warc_urls", "make_opener", "read_paths_file"]
 
 CC_BASE_URL = "https://data.commoncrawl.org/"
 _CRAWL = re.compile(r"^CC-MAIN-\d{4}-\d{2}$")  # e.g. CC-MAIN-2024-10 (year, ISO week)
@@ -57,6 +57,12 @@ def crawl_warc_urls(crawl: str, base_url: str = CC_BASE_URL, cache_dir: str | No
         finally:
             os.close(lock)
     return [base + line for line in _check_listing(local.read_bytes(), crawl, str(local))]
+
+
+def read_paths_file(path: str) -> list[str]:
+    """WARC paths or URLs, one a line, in file order; blank lines and `#` comments skipped."""
+    with open(path, encoding="utf-8") as f:
+        return [ln.strip() for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
 
 
 def _download_listing(url: str, crawl: str, local: Path, policy: FetchPolicy, budget: RateBudget) -> None:

@@ -76,15 +76,14 @@ def parse_args(argv=None) -> FetchConfig:
         raise SystemExit("error: give exactly one of --crawl or --paths-file")
     if args.parallel < 1:
         raise SystemExit("error: --parallel must be at least 1")
-    from corpus.fetch_cc import FetchFailure, crawl_warc_urls
+    from corpus.fetch_cc import FetchFailure, crawl_warc_urls, read_paths_file
 
     try:
         if args.crawl:
             urls = crawl_warc_urls(args.crawl, args.cc_base_url, cache_dir=args.out)
         else:
-            with open(args.paths_file, encoding="utf-8") as f:
-                urls = [ln.strip() for ln in f if ln.strip() and not ln.startswith("#")]
-    except (FetchFailure, ValueError) as e:
+            urls = read_paths_file(args.paths_file)
+    except (FetchFailure, ValueError, OSError) as e:
         raise SystemExit(f"error: {e}") from None
     urls = urls[: args.limit] if args.limit else urls
     if not urls:

@@ -211,8 +211,12 @@ def resolve_inputs(args) -> tuple[list[str], str | None]:
             raise SystemExit(f"error: {e}") from None
         return urls[: args.limit] if args.limit else urls, args.crawl
     if args.paths_file:
-        with open(args.paths_file, encoding="utf-8") as f:
-            paths = [ln.strip() for ln in f if ln.strip() and not ln.startswith("#")]
+        from corpus.fetch_cc import read_paths_file
+
+        try:
+            paths = read_paths_file(args.paths_file)
+        except OSError as e:
+            raise SystemExit(f"error: --paths-file: {e}") from None
     else:
         paths = []
         for pattern in args.warcs or [SAMPLE_WARCS]:
