@@ -9,7 +9,8 @@ IBANs, `ipaddress` parsing for IPs, SSA exclusions for SSNs). These rules add wh
 - SSN: AAA-GG-SSSS with one separator kind, area 001-899 but not 666 (SSA: 9xx are ITINs); nine bare digits
   only next to an SSN keyword (presidio's ddddd-dddd pattern is a ZIP+4 code: never taken).
 - Phone: a phone shape (+country code, NANP with area code, 0-trunk national; 7-digit local or unseparated
-  digits only next to a phone word), or >= 9 digits valid for libphonenumber in one of PHONE_REGIONS —
+  digits only next to a phone word; an extension such as "x204" is replaced with the number, judged without it),
+  or >= 9 digits valid for libphonenumber in one of PHONE_REGIONS —
   fiction ranges (555-01xx, Ofcom drama numbers) are not "valid" but are phone numbers; never a date, year
   range, ISBN, version or a piece of a longer code.
 - Card: an issuer prefix, card grouping, not a piece of a code or a row of a number table.
@@ -31,6 +32,7 @@ _INTL = re.compile(r"\+\d{1,3}[ .\-]?(?:\(\d{1,4}\)[ .\-]?)?\d{1,5}(?:[ .\-]?\d{
 _NANP = re.compile(r"(?:\+?1[ .\-]?)?(?:\(\d{3}\) ?|\d{3}[ .\-])\d{3}[ .\-]\d{4}")
 _TRUNK = re.compile(r"\(?0\d{1,4}\)?(?:[ \-]\d{2,6}){1,4}")
 _LOCAL7 = re.compile(r"\d{3}[-.]\d{4}")
+_EXTENSION = re.compile(r"[ ,]*(?:x|ext\.?|extn\.?|extension)\s*\d{1,6}$", re.IGNORECASE)  # "… x204", "… ext. 12"
 _DATE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}")
 _YEAR_RANGE = re.compile(r"(?:1[5-9]|20)\d\d ?[-\u2013/] ?(?:(?:1[5-9]|20)\d\d|\d\d)")
 _ISBN = re.compile(r"97[89][- ]?\d{1,5}[- ]\d{1,7}[- ]\d{1,7}[- ]\d")
@@ -154,6 +156,9 @@ def phone_ok(text: str, start: int, end: int, regions) -> bool:
     import phonenumbers
 
     value = text[start:end].strip()
+    if ext := _EXTENSION.search(value):  # libphonenumber's match may carry the extension: judge the number
+        value = value[:ext.start()]
+        end = text.index(value, start) + len(value)
     n = len(_digits(value))
     if n < 7 or n > 15 or _piece_of_code(text, start, end) or _looks_like_other(value, text, start):
         return False
