@@ -2,8 +2,9 @@
 
 presidio's recognizers already apply the checksums (Luhn for cards, ISO 7064 mod-97 + country format for
 IBANs, `ipaddress` parsing for IPs, SSA exclusions for SSNs). These rules add what keeps look-alikes verbatim:
-- IP: only global addresses (`ipaddress.is_global`: private, loopback, link-local, shared, documentation
-  ranges 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24 and 2001:db8::/32 stay); an IPv4 must not be part of a
+- IP: only global unicast addresses (`ipaddress.is_global`, not multicast: private, loopback, link-local, shared,
+  multicast, documentation ranges 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24 and 2001:db8::/32 stay: none
+  of them names one machine of one person); an IPv4 must not be part of a
   longer dotted sequence (FineWeb's regex turns build 4.18.0.553 into a placeholder + "3") nor follow
   "version"/"build".
 - SSN: AAA-GG-SSSS with one separator kind, area 001-899 but not 666 (SSA: 9xx are ITINs); nine bare digits
@@ -32,6 +33,11 @@ _INTL = re.compile(r"\+\d{1,3}[ .\-]?(?:\(\d{1,4}\)[ .\-]?)?\d{1,5}(?:[ .\-]?\d{
 _NANP = re.compile(r"(?:\+?1[ .\-]?)?(?:\(\d{3}\) ?|\d{3}[ .\-])\d{3}[ .\-]\d{4}")
 _TRUNK = re.compile(r"\(?0\d{1,4}\)?(?:[ \-]\d{2,6}){1,4}")
 _LOCAL7 = re.compile(r"\d{3}[-.]\d{4}")
+_ZIP4 = re.compile(r"\d{5}-\d{4}")  # US ZIP+4; phone numbers are almost never grouped 5-4
+# an identifier's label just before the digits: "Invoice 2024-000123", "part no. 555-0199-001", "ZIP code …"
+_ID_WORD = re.compile(r"\b(?:invoice|order|ref|reference|serial|sku|part|item|ticket|case|zip|postcode|postal code|"
+                      r"patent|model|product|account|acct|tracking|batch|lot)\.?(?:\s*(?:no|nr|num|number|id|code)\.?)?"
+                      r"\s*[:#]?\s*$", re.IGNORECASE)
 _EXTENSION = re.compile(r"[ ,]*(?:x|ext\.?|extn\.?|extension)\s*\d{1,6}$", re.IGNORECASE)  # "… x204", "… ext. 12"
 _DATE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}")
 _YEAR_RANGE = re.compile(r"(?:1[5-9]|20)\d\d ?[-\u2013/] ?(?:(?:1[5-9]|20)\d\d|\d\d)")
@@ -73,9 +79,14 @@ def _is_global(value: str) -> bool:
     if not _QUAD.fullmatch(value):
         return False  # 5.11.9.699: cheaper than ipaddress's ValueError
     try:
-        return ipaddress.ip_address(value).is_global
+        return _personal(ipaddress.ip_address(value))
     except ValueError:
         return False
+
+
+def _personal(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """A public unicast address: one that can point at one person's machine (multicast groups cannot)."""
+    return ip.is_global and not ip.is_multicast
 
 
 def may_be_global_ipv6(token: str) -> bool:
@@ -85,7 +96,7 @@ def may_be_global_ipv6(token: str) -> bool:
     if "::" not in token and token.count(":") < 6:  # 6: IPv4-embedded x:x:x:x:x:x:d.d.d.d
         return False
     try:
-        return ipaddress.IPv6Address(token.rstrip(".:")).is_global
+        return _personal(ipaddress.IPv6Address(token.rstrip(".:")))
     except ValueError:
         return True  # "fe80::1%eth0", "2001:db8::/32", a trailing word: let presidio's regex find the address
 
@@ -101,7 +112,7 @@ def ip_kind(text: str, start: int, end: int) -> str | None:
         ip = ipaddress.ip_address(value)
     except ValueError:
         return None
-    if not ip.is_global:
+    if not _personal(ip):
         return None
     if ip.version == 6:
         return "ipv6"
@@ -162,12 +173,15 @@ def phone_ok(text: str, start: int, end: int, regions) -> bool:
     n = len(_digits(value))
     if n < 7 or n > 15 or _piece_of_code(text, start, end) or _looks_like_other(value, text, start):
         return False
+    phone_word = bool(_PHONE_WORD.search(text[max(0, start - 40):start]))
+    if _ID_WORD.search(text[max(0, start - 24):start]) and not phone_word:
+        return False  # labelled as an order, invoice, part or ZIP number, and no phone word says otherwise
     if _NANP.fullmatch(value) or n >= 8 and _INTL.fullmatch(value):
         return True
-    if 9 <= n <= 11 and _TRUNK.fullmatch(value):
+    if 9 <= n <= 11 and _TRUNK.fullmatch(value) and not _ZIP4.fullmatch(value):
         return True
-    if _LOCAL7.fullmatch(value) or value.isdigit():  # 555-0123, 2125550148: ids and timestamps look the same
-        return bool(_PHONE_WORD.search(text[max(0, start - 40):start]))
+    if _LOCAL7.fullmatch(value) or _ZIP4.fullmatch(value) or value.isdigit():  # 555-0123, 2125550148, 02134-1234:
+        return phone_word  # ids, timestamps and ZIP codes look the same
     if n < 9:
         return False  # shorter "valid" numbers without a phone shape are mostly ids (IE: PO 0252-9417)
     for region in regions:
