@@ -1,8 +1,8 @@
 """Stage 6 (MinHash dedup): shingling edge cases, signatures identical to datatrove's, Jaccard estimates, banding,
 clustering and the survivor rule, exact duplicates, and the distributed path through datatrove's
 LocalPipelineExecutor (signatures → buckets → clusters → filter) giving the same survivors for 1, 2 and 4 tasks
-as the in-process `NearDuplicateIndex`, on synthetic docs with planted clusters and distinct pairs; and
-`python -m pipelines.dedup` over Parquet."""
+as the in-process `NearDuplicateIndex`, on synthetic docs with planted clusters and distinct pairs;
+`python -m pipelines.dedup` over Parquet; datasketch's MinHashLSH over our signatures finding the same pairs."""
 
 from __future__ import annotations
 
@@ -170,3 +170,30 @@ def test_standalone_parquet_pipeline(tmp_path):
     index.add_many((d.id, d.text) for d in DOCS)
     assert {r["id"] for r in kept} == {d.id for d in DOCS} - set(index.duplicates())
     assert {r["minhash_cluster_size"] for r in kept} >= {1, 2}
+
+
+def test_datasketch_lsh_finds_the_pipelines_candidate_pairs():
+    """datasketch's MinHashLSH over our signatures pairs exactly the documents that share a band key, and its
+    Jaccard estimate is ours; documents without shingles stay out of the index."""
+    import itertools
+
+    from corpus.dedup_datasketch import datasketch_lsh, text_signatures
+
+    docs = [(d.id, d.text) for d in DOCS] + [("short", "too few words")]
+    lsh, minhashes = datasketch_lsh(docs, FAST)
+    assert "short" not in minhashes
+    theirs = {frozenset((a, b)) for a, m in minhashes.items() for b in lsh.query(m) if a != b}
+
+    sigs = text_signatures((t for _, t in docs[:-1]), FAST)
+    keys = band_keys(sigs, FAST)
+    ours = set()
+    for band in range(FAST.bands):
+        groups = collections.defaultdict(list)
+        for (doc_id, _), key in zip(docs, keys[:, band]):
+            groups[int(key)].append(doc_id)
+        ours |= {frozenset(p) for ids in groups.values() for p in itertools.combinations(ids, 2)}
+    assert theirs == ours and len(ours) >= 12  # the planted clusters pair up, and nothing else does
+
+    a, b = DOCS[0].id, DOCS[1].id
+    expected = float(np.mean(sigs[0] == sigs[1]))
+    assert minhashes[a].jaccard(minhashes[b]) == pytest.approx(expected)
