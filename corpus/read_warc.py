@@ -158,7 +158,7 @@ def iter_warc_documents(
 
 
 def _iter_file(
-    fh: _CountingReader, dump: str | None, file_path: str | None, on_skip: OnSkip
+    fh: _CountingReader, dump: str | None, file_path: str | None, on_skip: OnSkip, skip: int = 0
 ) -> Iterator[Document]:
     from warcio.archiveiterator import ArchiveIterator
 
@@ -167,6 +167,9 @@ def _iter_file(
     try:
         for record in records:
             member_start, last_member = records.offset, records.reader.decompressor
+            if n_done < skip:  # already read before a rewind (see _rewind_single_gzip)
+                n_done += 1
+                continue
             doc = _process(record, dump, file_path, on_skip)
             records.read_to_end()  # drain what _process left unread, to see whether the record is whole
             if record.raw_stream.limit > 0:  # the data ended before the record's Content-Length: file cut
@@ -179,6 +182,9 @@ def _iter_file(
     except FetchFailure:  # a corrupt stream from the fetcher is not bad data: a rerun must fetch the file again
         raise
     except Exception as err:  # zlib.error, EOFError, ArchiveLoadFailed, …
+        if _single_gzip_stream(err):
+            yield from _rewind_single_gzip(fh, dump, file_path, on_skip, n_done)
+            return
         offset = member_start if member_start is not None else records.offset
         _log_truncated(file_path, offset, n_done, err, on_skip)
         return
@@ -191,6 +197,31 @@ def _iter_file(
         on_skip("file_empty" if fh.tell() == 0 else "file_no_records")
         if fh.tell():
             logger.error(f"{file_path}: {fh.tell()} bytes but no WARC record; is it a WARC file?")
+
+
+def _single_gzip_stream(err: Exception) -> bool:
+    """warcio's refusal of a WARC gzip'd as one stream (`gzip file.warc`) instead of one member per record."""
+    return type(err).__name__ == "ArchiveLoadFailed" and "multi-member gzip" in str(err)
+
+
+def _rewind_single_gzip(fh: _CountingReader, dump, file_path, on_skip: OnSkip, n_done: int) -> Iterator[Document]:
+    """Read a one-stream gzip'd WARC again, decompressed as a whole, after the `n_done` records already read.
+
+    warcio reads it no further than its first record: it wants one gzip member per record, so that a reader can
+    seek to any record. A whole-file stream is still a valid WARC; only a seekable (local or cached) file can be
+    read again from its start, a streamed download ends here with warcio's hint (`warcio recompress`)."""
+    import gzip
+
+    on_skip("file_single_gzip_stream")
+    if not (hasattr(fh.fh, "seekable") and fh.fh.seekable()):
+        logger.error(f"{file_path}: gzip'd as one stream, not one member per record, and streamed: it cannot be "
+                     f"read again from its start; {n_done} records were read. Use --fetch cache, or "
+                     "`warcio recompress IN OUT`")
+        return
+    logger.warning(f"{file_path}: gzip'd as one stream, not one member per record; reading it decompressed "
+                   "(`warcio recompress IN OUT` makes it seekable)")
+    fh.fh.seek(0)
+    yield from _iter_file(_CountingReader(gzip.GzipFile(fileobj=fh.fh)), dump, file_path, on_skip, skip=n_done)
 
 
 def _log_truncated(file_path, offset: int, n_records: int, err: Exception, on_skip: OnSkip) -> None:

@@ -3,7 +3,8 @@
 Checks, on the sample WARCs in tests/data (their expected fates are in expected_fates.json) and on small WARCs
 built with warcio in tmp_path: one named skip reason per dropped record (non-HTML by type or by sniffing, HTTP
 status, record type, empty, undecodable); a truncated file keeps every record before the cut and logs the byte
-offset, at any cut point; an empty or missing file is counted and the task goes on; every charset case
+offset, at any cut point; a WARC gzip'd as one stream is read whole; an empty or missing file is counted and
+the task goes on; every charset case
 decodes; the library call, sharding by rank/world_size, and byte-identical regeneration of the sample WARCs.
 
     pytest tests/test_read_warc.py -q
@@ -249,6 +250,27 @@ def test_any_cut_point_keeps_a_prefix_and_is_counted(tmp_path):
         docs, counts = read(io.BytesIO(data[:cut]))
         assert [d.id for d in docs] == full[: len(docs)]
         assert counts["file_truncated"] == 1, f"cut at {cut} not reported"
+
+
+def test_warc_gzipped_as_one_stream_reads_whole_and_a_cut_keeps_a_prefix(tmp_path):
+    """`gzip file.warc` (one stream, not one member per record): warcio stops after the first record; a local
+    file is read again decompressed, with the same documents and stats as the per-record original."""
+    full_docs, full_counts = read(SAMPLES[0])
+    one_stream = gzip.compress(gzip.decompress(Path(SAMPLES[0]).read_bytes()))
+    (tmp_path / "one.warc.gz").write_bytes(one_stream)
+    docs, counts = read(str(tmp_path / "one.warc.gz"))
+    assert [(d.id, d.text) for d in docs] == [(d.id, d.text) for d in full_docs]
+    assert counts.pop("file_single_gzip_stream") == 1 and counts == full_counts
+    class Unseekable(io.BytesIO):  # a streamed download
+        def seekable(self) -> bool:
+            return False
+
+    docs, counts = read(Unseekable(one_stream))
+    assert docs == [] and counts["file_single_gzip_stream"] == 1  # only the warcinfo record was read
+    (tmp_path / "cut.warc.gz").write_bytes(one_stream[: len(one_stream) // 2])
+    docs, counts = read(str(tmp_path / "cut.warc.gz"))
+    assert 0 < len(docs) < len(full_docs) and [d.id for d in docs] == [d.id for d in full_docs[: len(docs)]]
+    assert counts["file_truncated"] == 1
 
 
 def test_empty_file_gives_nothing_and_is_counted():
