@@ -14,6 +14,7 @@ import sys
 import time
 
 BENCHMARKS = {
+    "headline": "quality: ours vs datatrove's FineWeb recipe on the labeled bench WARCs, scored by score.py",
     "pipeline": "stages 1-5: ours vs datatrove's FineWeb recipe (docs/s per core, CPU per step)",
     "read_warc": "stage 1: WARC reading and decoding vs datatrove's WarcReader",
     "blocklist": "stage 2: URL blocklist load time, memory and speed vs datatrove's URLFilter",

@@ -1,7 +1,7 @@
 """The headline table: our pipeline and datatrove's FineWeb recipe on the same labeled WARCs, scored by the same
 scorer, side by side.
 
-    python -m benchmarks.headline [--bench ../shared/bench] [--keep DIR]
+    python -m benchmarks.bench_headline [--bench ../shared/bench] [--keep DIR]
 
 Runs `python -m pipelines.fineweb` and datatrove's recipe (examples/fineweb.py: stages 1-5, MinHash ×4 with
 FineWeb's config, PIIFormatter, then ParquetWriter with FineWeb's columns; made offline as described in
@@ -103,7 +103,7 @@ def main(argv=None) -> int:
     ours, theirs = os.path.join(root, "ours"), os.path.join(root, "datatrove")
     subprocess.run([sys.executable, "-m", "pipelines.fineweb", "--warcs", os.path.join(warc_dir, "*.warc.gz"),
                     "--output", ours], cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    subprocess.run([sys.executable, "-m", "benchmarks.headline", "--bench", args.bench, "--datatrove-child",
+    subprocess.run([sys.executable, "-m", "benchmarks.bench_headline", "--bench", args.bench, "--datatrove-child",
                     theirs], cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     reports = score(args.bench, ours), score(args.bench, theirs)
     print(f"{'metric':<36}{'ours':>12}{'datatrove':>12}")
