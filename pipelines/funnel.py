@@ -2,9 +2,11 @@
 
     python -m pipelines.funnel out/        # print it again (e.g. after Slurm jobs finished) and rewrite stats.json
 
-Each executor stage writes `OUTPUT/logs/<stage>/stats.json` (datatrove merges its tasks' stats). This module
-reads them in stage order and keeps, per step, `in` (datatrove's `total`), `out` (`forwarded`) and every counter
-whose name is a reason: `dropped_*`, `skipped_*`, `file_*`, `pii_*`, `extract_*`.
+Every task of an executor stage writes `OUTPUT/logs/<stage>/stats/<rank>.json` when it completes. This module
+merges the completed tasks' files, stage by stage, and keeps, per step, `in` (datatrove's `total`), `out`
+(`forwarded`) and every counter whose name is a reason: `dropped_*`, `skipped_*`, `file_*`, `pii_*`, `dedup_*`.
+datatrove's own merged `logs/<stage>/stats.json` covers only the tasks run by the last invocation: after a resumed
+run it would miss the tasks finished before, and a hand-written Slurm array (`--stage filter`) writes none.
 """
 
 from __future__ import annotations
@@ -31,15 +33,33 @@ def step_summary(step: dict) -> dict:
     return summary
 
 
+def stage_stats(stage_dir: str) -> list[dict] | None:
+    """datatrove's per-step stats of one executor stage, summed over its completed tasks (None: none yet)."""
+    from datatrove.utils.stats import PipelineStats
+
+    done = set(_listdir(os.path.join(stage_dir, "completions")))
+    ranks = sorted(f for f in _listdir(os.path.join(stage_dir, "stats")) if f.removesuffix(".json") in done)
+    if not ranks:
+        return None
+    merged = PipelineStats()
+    for name in ranks:
+        with open(os.path.join(stage_dir, "stats", name), encoding="utf-8") as f:
+            merged += PipelineStats.from_json(json.load(f))
+    return json.loads(merged.to_json())
+
+
+def _listdir(path: str) -> list[str]:
+    return os.listdir(path) if os.path.isdir(path) else []
+
+
 def read_funnel(output: str) -> dict:
-    """{stage name: [step summaries]} for every stage that has finished writing its stats."""
+    """{stage name: [step summaries]} for every stage with at least one completed task."""
     logs = os.path.join(output, "logs")
     funnel = {}
-    for stage in sorted(os.listdir(logs)) if os.path.isdir(logs) else []:
-        path = os.path.join(logs, stage, "stats.json")
-        if os.path.isfile(path):
-            with open(path, encoding="utf-8") as f:
-                funnel[stage] = [step_summary(s) for s in json.load(f)]
+    for stage in sorted(_listdir(logs)):
+        steps = stage_stats(os.path.join(logs, stage))
+        if steps is not None:
+            funnel[stage] = [step_summary(s) for s in steps]
     return funnel
 
 

@@ -114,6 +114,15 @@ def test_killed_run_resumes_to_the_same_output(sample_run, tmp_path):
     result = fineweb("--output", out, "--workers", "2")
     assert result.returncode == 0, result.stderr[-2000:]
     assert read_output(out) == reference
+    # the funnel counts the task finished before the kill too (datatrove's stats.json has only the rerun's)
+    assert funnel_counts(out) == funnel_counts(sample_run[0])
+
+
+def funnel_counts(out: str) -> dict:
+    """Per stage and step: documents in, out and every reason, from OUTPUT/stats.json (times left out)."""
+    with open(os.path.join(out, "stats.json"), encoding="utf-8") as f:
+        funnel = json.load(f)
+    return {stage: [(s["step"], s["in"], s["out"], s["reasons"]) for s in steps] for stage, steps in funnel.items()}
 
 
 def test_task_count_does_not_change_the_output(sample_run, tmp_path):

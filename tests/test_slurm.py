@@ -241,6 +241,8 @@ def test_sbatch_template_equals_local(slurm, local_rows, tmp_path):
                    capture_output=True, text=True, check=True)
     _wait_prefix(name)
     assert _parquet_rows(out / "data") == local_rows, (logs / "finish.out").read_text()[-3000:]
+    funnel = json.loads((out / "stats.json").read_text())  # stage A ran as 2 array tasks: both are counted
+    assert funnel["A_filter"][0]["counters"]["files"] == 2 and funnel["A_filter"][0]["in"] == 128
 
 
 def test_ray_executor_needs_the_extra():
