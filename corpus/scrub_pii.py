@@ -75,7 +75,8 @@ def check_entities(entities=None, ner_model: str | None = None) -> tuple[str, ..
         raise ValueError(f"unknown PII entities {unknown}; choose from {', '.join(ALL_ENTITIES)}")
     ner = [e for e in entities if e in pii_presidio.NER_ENTITIES]
     if ner and not ner_model:
-        raise ValueError(f"PII entities {ner} need a spaCy NER model: pass ner_model= (e.g. en_core_web_lg)")
+        raise ValueError(f"PII entities {ner} need a spaCy NER model: pass ner_model= (--pii-ner-model on the "
+                         "command line), e.g. en_core_web_lg")
     if ner:
         pii_presidio.require_model(ner_model)  # fail at configuration time, not in a worker
     return entities

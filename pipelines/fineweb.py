@@ -227,6 +227,26 @@ def resolve_inputs(args) -> tuple[list[str], str | None]:
     return (paths[: args.limit] if args.limit else paths), args.dump
 
 
+def check_models(args) -> None:
+    """Fail before any task runs (on Slurm, before hours of stage A) on a tokenizer or PII setting that a stage
+    would only refuse when it starts."""
+    from corpus.tokenizer import OfflineTokenizerError, check_uint16, get_encoding
+
+    try:
+        encoding = get_encoding(args.tokenizer)
+        if args.tokens:
+            check_uint16(encoding)
+    except (OfflineTokenizerError, ValueError) as e:
+        raise SystemExit(f"error: --tokenizer {args.tokenizer}: {e}") from None
+    if args.pii:
+        from corpus.scrub_pii import check_entities
+
+        try:
+            check_entities(args.pii_entities.split(",") if args.pii_entities else None, args.pii_ner_model)
+        except (ValueError, RuntimeError) as e:
+            raise SystemExit(f"error: --pii-entities / --pii-ner-model: {e}") from None
+
+
 def parse_args(argv=None) -> FinewebConfig:
     p = argparse.ArgumentParser(prog="python -m pipelines.fineweb", description=__doc__.split("\n\n")[0])
     src = p.add_argument_group("input (default: the sample WARCs bundled in tests/data/)")
@@ -289,11 +309,12 @@ def parse_args(argv=None) -> FinewebConfig:
         if args.tasks not in (None, args.world):
             raise SystemExit("error: --world and --tasks differ; stage A must have --world tasks")
         args.tasks = args.world
+    if not 0 <= args.lang_threshold <= 1:
+        raise SystemExit("error: --lang-threshold must be between 0 and 1")
+    check_models(args)
     warcs, dump = resolve_inputs(args)
     if not warcs:
         raise SystemExit("error: no input WARC files (check --warcs / --paths-file / --limit)")
-    if not 0 <= args.lang_threshold <= 1:
-        raise SystemExit("error: --lang-threshold must be between 0 and 1")
     return FinewebConfig(
         warcs=tuple(warcs), output=args.output, dump=dump,
         languages=None if args.all_languages else tuple(args.lang or ["en"]),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -132,3 +133,19 @@ def test_task_count_does_not_change_the_output(sample_run, tmp_path):
         result = fineweb("--output", out, "--tasks", tasks, "--workers", "2")
         assert result.returncode == 0, result.stderr[-2000:]
         assert read_output(out) == reference
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--pii-entities", "email,foo"], "unknown PII entities ['foo']"),
+    (["--pii-entities", "email,person"], "--pii-ner-model"),
+    (["--pii-ner-model", "no_such_model"], "is not installed"),
+    (["--tokenizer", "nope"], "unknown tiktoken encoding"),
+    (["--lang-threshold", "1.5"], "between 0 and 1"),
+])
+def test_bad_settings_fail_before_any_task(flags, message, tmp_path):
+    """A setting a stage would refuse only when it starts (after hours of stage A on Slurm) fails at parse time."""
+    from pipelines.fineweb import parse_args
+
+    with pytest.raises(SystemExit, match=re.escape(message)):
+        parse_args([*flags, "--output", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
