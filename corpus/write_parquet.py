@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.readers import ParquetReader
+from datatrove.pipeline.writers import ParquetWriter
 
 FINEWEB_SCHEMA = pa.schema([
     ("text", pa.string()),
@@ -135,6 +136,20 @@ class ParquetShardWriter(PipelineStep):
             yield doc
         flush()
         close()
+
+
+class AtomicParquetWriter(ParquetWriter):
+    """datatrove's ParquetWriter (schema inferred from the data, so a user's own columns are kept as they are)
+    whose files are written under a `.tmp` name and renamed once the task has closed them. For Parquet that is not
+    FineWeb's schema (`python -m pipelines.dedup` over a user's corpus); ParquetShardWriter is the pipeline's."""
+
+    def __init__(self, output_folder: str, **kwargs):
+        super().__init__(output_folder, output_filename="${rank}.parquet.tmp", **kwargs)
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        yield from super().run(data, rank, world_size)  # closes every file of the task at its end
+        for tmp in self.output_folder.glob(f"[0-9][0-9][0-9]_{rank:05d}.parquet.tmp"):  # NNN_: datatrove's rotation
+            self.output_folder.mv(tmp, tmp.removesuffix(".tmp"))
 
 
 class IntermediateReader(ParquetReader):

@@ -39,7 +39,7 @@ class DedupRunConfig:
 
 def stages(cfg: DedupRunConfig) -> list[tuple[str, list, int]]:
     from datatrove.pipeline.readers import ParquetReader
-    from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
+    from datatrove.pipeline.writers import JsonlWriter
 
     from corpus.dedup_minhash import (
         MinhashConfig,
@@ -48,6 +48,7 @@ def stages(cfg: DedupRunConfig) -> list[tuple[str, list, int]]:
         cluster_folder,
         minhash_dedup_stages,
     )
+    from corpus.write_parquet import AtomicParquetWriter
 
     mh = MinhashConfig(n_grams=cfg.minhash_ngram, bands=cfg.minhash_bands, rows=cfg.minhash_rows,
                        hash_fc=cfg.hash_fc, word_splitter=cfg.word_splitter)
@@ -63,7 +64,7 @@ def stages(cfg: DedupRunConfig) -> list[tuple[str, list, int]]:
         *[(f"B{i}_{name}", steps, n) for i, (name, steps, n) in
           enumerate(minhash_dedup_stages(mh, sig, work, cfg.ranges_per_band), 1)],
         ("C_filter", [reader(), MinhashDedupFilter(cluster_folder(work), exclusion_writer=rejected),
-                      ParquetWriter(cfg.path("data"), expand_metadata=True)], cfg.tasks),
+                      AtomicParquetWriter(cfg.path("data"), expand_metadata=True)], cfg.tasks),
     ]
 
 
@@ -82,7 +83,7 @@ def parse_args(argv=None) -> DedupRunConfig:
                    help="spacy = datatrove's English words (FineWeb); whitespace = str.split, no spaCy")
     p.add_argument("--ranges-per-band", type=int, default=1,
                    help="split each band's key space over this many bucket tasks (memory: 16 B/doc/range)")
-    executors.add_executor_args(p)
+    executors.add_executor_args(p, tasks_default="1")
     args = p.parse_args(argv)
     opts = executors.executor_options_from_args(args)
     return DedupRunConfig(

@@ -46,10 +46,10 @@ class ExecutorOptions:
     ray_address: str | None = None
 
 
-def add_executor_args(parser: argparse.ArgumentParser) -> None:
+def add_executor_args(parser: argparse.ArgumentParser, tasks_default: str = "one per WARC file") -> None:
     g = parser.add_argument_group("execution (local processes, Slurm array jobs or Ray)")
     g.add_argument("--executor", choices=KINDS, default="local", help="where tasks run (default local)")
-    g.add_argument("--tasks", type=int, help="tasks of the per-file stages (default: one per WARC file)")
+    g.add_argument("--tasks", type=int, help=f"tasks of the per-file stages (default: {tasks_default})")
     g.add_argument("--workers", type=int, default=-1,
                    help="tasks running at once (local default: CPU count; slurm/ray default: no limit)")
     g.add_argument("--partition", help="Slurm partition (`sinfo -s` lists them); required with --executor slurm")

@@ -138,7 +138,7 @@ def parse_args(argv=None) -> TokenizeConfig | str:
     p.add_argument("--min-shard-tokens", type=int, default=8 * 64 * 1024 + 1,
                    help="a last shard smaller than this is folded into the one before it "
                         "(llm.c asserts world*B*T+1 tokens per shard; default 8 GPUs x 64 x 1024 + 1)")  # fmt: skip
-    executors.add_executor_args(p)
+    executors.add_executor_args(p, tasks_default="the CPU count")
     args = p.parse_args(argv)
     if args.check:
         return args.check

@@ -170,6 +170,7 @@ def test_standalone_parquet_pipeline(tmp_path):
     index.add_many((d.id, d.text) for d in DOCS)
     assert {r["id"] for r in kept} == {d.id for d in DOCS} - set(index.duplicates())
     assert {r["minhash_cluster_size"] for r in kept} >= {1, 2}
+    assert sorted(p.name for p in (tmp_path / "out" / "data").iterdir()) == ["000_00000.parquet", "000_00001.parquet"]
 
 
 def test_datasketch_lsh_finds_the_pipelines_candidate_pairs():
