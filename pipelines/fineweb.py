@@ -333,8 +333,40 @@ def parse_args(argv=None) -> FinewebConfig:
     )
 
 
+# settings a rerun may change: how tasks run and fetch, not what they produce (--keep-rejected only adds copies)
+RERUN_FREE = ("executor", "stage", "rank", "world", "keep_rejected", "tokens", "shard_tokens", "fetch",
+              "fetch_cache", "fetch_rps", "fetch_connections", "fetch_budget_dir")
+
+
+def check_rerun(cfg: FinewebConfig) -> None:
+    """A rerun into an existing --output resumes its unfinished tasks: refuse settings that would mix outputs."""
+    try:
+        with open(cfg.path("config.json"), encoding="utf-8") as f:
+            old = json.load(f)
+    except FileNotFoundError:
+        return
+    new = json.loads(json.dumps(asdict(cfg), default=str))
+    changed = [k for k in new if k not in RERUN_FREE and k in old and old[k] != new[k]]
+    if (old.get("executor", {}).get("tasks") or len(old.get("warcs", ()))) != cfg.tasks:
+        changed.append("tasks")
+    if changed:
+        raise SystemExit(f"error: {cfg.output} holds a run with other settings ({', '.join(changed)}); a rerun "
+                         "resumes that run's unfinished tasks and would mix the two. Use a new --output, or delete "
+                         f"{cfg.output} to start again (its config.json has the old settings)")
+    done = _listdir(cfg.path("logs", "C_finish", "completions"))
+    if cfg.tokens and any(not os.path.exists(cfg.path("work", "tokens", f"{rank}.json")) for rank in done):
+        raise SystemExit(f"error: {cfg.output} was finished without --tokens, so its tasks kept no tokens; make "
+                         f"the shards from its Parquet: python -m pipelines.tokenize --parquet {cfg.path('data')} "
+                         f"--out {cfg.tokens}")
+
+
+def _listdir(path: str) -> list[str]:
+    return os.listdir(path) if os.path.isdir(path) else []
+
+
 def run(cfg: FinewebConfig):
     """Run every stage (each waits for the one before it) and return the funnel."""
+    check_rerun(cfg)
     os.makedirs(cfg.output, exist_ok=True)
     tmp = cfg.path(f"config.json.{os.getpid()}.tmp")  # array tasks write it at once: temp name, then rename
     with open(tmp, "w", encoding="utf-8") as f:

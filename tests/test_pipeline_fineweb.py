@@ -149,3 +149,26 @@ def test_bad_settings_fail_before_any_task(flags, message, tmp_path):
     with pytest.raises(SystemExit, match=re.escape(message)):
         parse_args([*flags, "--output", str(tmp_path / "out")])
     assert not (tmp_path / "out").exists()
+
+
+def test_rerun_with_other_settings_is_refused(tmp_path):
+    """A rerun resumes unfinished tasks: settings that change what tasks produce must not be mixed into one output;
+    how tasks run (--workers, --keep-rejected, executor flags) may change."""
+    from dataclasses import asdict
+
+    from pipelines.fineweb import check_rerun, parse_args
+
+    out = str(tmp_path / "out")
+    first = parse_args(["--output", out])
+    os.makedirs(out)
+    with open(os.path.join(out, "config.json"), "w", encoding="utf-8") as f:
+        json.dump(asdict(first), f, default=str)
+    check_rerun(parse_args(["--output", out, "--workers", "1", "--keep-rejected"]))
+    for flags, changed in ((["--lang", "fr"], "languages"), (["--tasks", "2"], "tasks"), (["--no-pii"], "pii"),
+                           (["--minhash-bands", "2"], "minhash_bands")):
+        with pytest.raises(SystemExit, match=f"other settings \\({changed}\\)"):
+            check_rerun(parse_args(["--output", out, *flags]))
+    os.makedirs(os.path.join(out, "logs", "C_finish", "completions"))
+    open(os.path.join(out, "logs", "C_finish", "completions", "00000"), "w").close()
+    with pytest.raises(SystemExit, match="python -m pipelines.tokenize --parquet"):
+        check_rerun(parse_args(["--output", out, "--tokens", str(tmp_path / "tokens")]))
