@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import json
+import random
 
 import numpy as np
 import pytest
@@ -116,17 +117,19 @@ def test_in_process_index_on_planted_clusters():
     assert NEAR in dups.values() and EXACT in dups.values()
 
 
-def _run_distributed(tmp_path, tasks: int) -> dict[str, int]:
-    """Stage A (reader → writer → signatures), B (buckets → clusters), C (reader → filter → writer)."""
-    src, root = tmp_path / "src", tmp_path / f"t{tasks}"
+def _run_distributed(tmp_path, tasks: int, workers: int = 1, shuffle: int | None = None) -> dict[str, int]:
+    """Stage A (reader → writer → signatures), B (buckets → clusters), C (reader → filter → writer). `shuffle`:
+    the documents in another order, over 3 files instead of 4."""
+    src, root = tmp_path / f"src{shuffle}", tmp_path / f"t{tasks}w{workers}s{shuffle}"
     if not src.exists():
         src.mkdir()
-        for f in range(4):
+        docs, files = (DOCS, 4) if shuffle is None else (random.Random(shuffle).sample(DOCS, len(DOCS)), 3)
+        for f in range(files):
             with open(src / f"{f}.jsonl", "w") as out:
-                out.writelines(json.dumps({"text": d.text, "id": d.id}) + "\n" for d in DOCS[f::4])
+                out.writelines(json.dumps({"text": d.text, "id": d.id}) + "\n" for d in docs[f::files])
 
     def run(pipeline, n, name):
-        LocalPipelineExecutor(pipeline, tasks=n, workers=1, logging_dir=str(root / "logs" / name)).run()
+        LocalPipelineExecutor(pipeline, tasks=n, workers=workers, logging_dir=str(root / "logs" / name)).run()
 
     run([JsonlReader(str(src)), JsonlWriter(str(root / "mid")), MinhashSignatures(root / "sig", FAST)], tasks, "a")
     for name, pipeline, n in minhash_dedup_stages(FAST, root / "sig", root / "work"):
@@ -139,7 +142,11 @@ def _run_distributed(tmp_path, tasks: int) -> dict[str, int]:
 
 
 def test_distributed_survivors_identical_for_any_task_count(tmp_path):
+    """1, 2 and 4 tasks, 2 worker processes, and the documents in another order over other files: the same
+    survivors with the same cluster sizes, equal to the in-process index's."""
     runs = {tasks: _run_distributed(tmp_path, tasks) for tasks in (1, 2, 4)}
+    runs["2 workers"] = _run_distributed(tmp_path, 2, workers=2)
+    runs["shuffled, 3 tasks"] = _run_distributed(tmp_path, 3, shuffle=7)
     index = NearDuplicateIndex(FAST)
     index.add_many((d.id, d.text) for d in DOCS)
     expected = {d.id for d in DOCS} - set(index.duplicates())
