@@ -85,9 +85,25 @@ def test_funnel_counts_and_reasons(sample_run):
 
 
 def test_rejected_documents_are_kept_per_stage(sample_run):
+    """Every record designed to be dropped by a stage is in that stage's rejected/NN_stage/ folder, with a reason
+    of that stage, and nothing else is there."""
+    import gzip
+
     out, _ = sample_run
-    folders = set(os.listdir(os.path.join(out, "rejected")))
-    assert {"02_url", "04_language", "05_quality", "06_dedup"} <= folders
+    where = {}
+    for root, _, files in os.walk(os.path.join(out, "rejected")):
+        for name in files:
+            with gzip.open(os.path.join(root, name), "rt", encoding="utf-8") as f:
+                for line in f:
+                    doc = json.loads(line)
+                    folder = os.path.relpath(root, os.path.join(out, "rejected")).split(os.sep)[0]
+                    where[doc["id"]] = (folder, doc["metadata"].get("filter_reason", ""))
+    stage = {"url": ("02_url", "url_"), "extract": ("03_extract", "extract_"), "lang": ("04_language", "lang_"),
+             "quality": ("05_quality", ("gopher", "c4_", "fineweb_")), "dedup": ("06_dedup", "dedup_")}
+    designed = {rid: stage[f["fate"]] for rid, f in FATES.items() if f["fate"] in stage}
+    assert set(where) == set(designed)
+    for rid, (folder, prefix) in designed.items():
+        assert where[rid][0] == folder and where[rid][1].startswith(prefix), (rid, FATES[rid]["why"], where[rid])
 
 
 def test_rerun_skips_finished_work(sample_run):
