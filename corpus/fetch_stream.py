@@ -16,7 +16,7 @@ import urllib.parse
 
 from corpus.fetch_budget import RateBudget
 from corpus.fetch_http import NETWORK_ERRORS, Attempts, FetchPolicy, Response, open_at
-from corpus.fetch_validate import Ledger, WarcGzValidator
+from corpus.fetch_validate import CorruptDownload, Ledger, WarcGzValidator
 
 
 def is_remote(url: str) -> bool:
@@ -112,6 +112,43 @@ class ResumableStream(io.RawIOBase):
         super().close()
 
 
+class ValidatingReader(io.RawIOBase):
+    """Any binary stream (an `s3://` file from fsspec, whose botocore does its own retries) with every byte
+    through a WarcGzValidator, as ResumableStream does for http(s): at EOF a truncated or corrupt file raises
+    CorruptDownload, and so does a byte count other than the file's `size` where the stream knows it (a cut on a
+    gzip member boundary is otherwise a valid WARC); a whole file gets its ledger line."""
+
+    def __init__(self, fh, url: str, on_done=None):
+        super().__init__()
+        self.fh, self.url, self.on_done = fh, url, on_done
+        self.validator, self.pos, self._done, self._t0 = WarcGzValidator(), 0, False, time.time()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        data = self.fh.read(len(buf))
+        if data:
+            buf[: len(data)] = data
+            self.validator.update(data)
+            self.pos += len(data)
+            return len(data)
+        if not self._done:
+            self._done = True
+            sha = self.validator.finish()
+            size = getattr(self.fh, "size", None)
+            if isinstance(size, int) and size != self.pos:
+                raise CorruptDownload(f"{self.url}: read {self.pos} bytes of {size}")
+            if self.on_done:
+                self.on_done(url=self.url, bytes=self.pos, sha256=sha, attempts=1,
+                             seconds=round(time.time() - self._t0, 3))
+        return 0
+
+    def close(self) -> None:
+        self.fh.close()
+        super().close()
+
+
 class StreamingOpener:
     """opener(url) -> file object that streams the WARC while it downloads (no local copy)."""
 
@@ -125,7 +162,10 @@ class StreamingOpener:
             Ledger(self.ledger_path).append(mode="stream", **row)
 
     def __call__(self, url: str):
-        if not is_remote(url) or url.startswith("s3://"):
+        if not is_remote(url):
             return open_plain(url)
-        raw = ResumableStream(url, self.policy, self.budget, on_done=self._record)
+        if url.startswith("s3://"):  # botocore retries; validated and ledgered here, like http(s)
+            raw = ValidatingReader(open_plain(url), url, on_done=self._record)
+        else:
+            raw = ResumableStream(url, self.policy, self.budget, on_done=self._record)
         return io.BufferedReader(raw, buffer_size=self.buffer_size)

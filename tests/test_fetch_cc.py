@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import os
 import subprocess
 import sys
@@ -268,3 +269,30 @@ def test_fetch_cli_downloads_validated_files_and_a_paths_file(crawl, tmp_path, c
         assert fetch.main(["--paths-file", str(tmp_path / "urls.txt"), "--out", str(tmp_path / "w2"),
                            *common[2:]]) == 1
     assert "HTTP 404" in capsys.readouterr().err and not (tmp_path / "w2" / "paths.txt").exists()
+
+
+def test_s3_style_streams_are_validated_too(tmp_path):
+    """s3:// files come from fsspec (botocore retries): the stream opener still validates every byte, checks the
+    byte count against the object's size and writes the ledger, as for http(s)."""
+    from corpus.fetch_stream import ValidatingReader
+
+    class S3File(io.BytesIO):  # what fsspec's S3File offers: read(), close(), size
+        def __init__(self, data: bytes, size: int):
+            super().__init__(data)
+            self.size = size
+
+    good, rows = (DATA / "sample-00000.warc.gz").read_bytes(), []
+
+    def ledger(**row):
+        rows.append(row)
+
+    with io.BufferedReader(ValidatingReader(S3File(good, len(good)), "s3://b/good", on_done=ledger)) as f:
+        assert f.read() == good
+    assert [r["sha256"] for r in rows] == [hashlib.sha256(good).hexdigest()]
+    one = make_warc(2, seed=3)
+    for data, size, why in (((DATA / "sample-truncated.warc.gz").read_bytes(), None, "truncated"),
+                            (one, 2 * len(one), f"read {len(one)} bytes of {2 * len(one)}")):  # cut on a member end
+        with pytest.raises(CorruptDownload, match=why):
+            with io.BufferedReader(ValidatingReader(S3File(data, size), "s3://b/bad", on_done=ledger)) as f:
+                f.read()
+    assert len(rows) == 1
