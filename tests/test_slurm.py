@@ -202,22 +202,32 @@ def _wait_prefix(prefix: str, timeout_s: float = 240) -> None:
 @pytest.mark.slurm
 @pytest.mark.slow
 def test_sample_pipeline_on_slurm_over_faulty_http_equals_local(slurm, local_rows, tmp_path):
-    """The sample WARCs, fetched over HTTP with faults by Slurm array tasks, give the local run's Parquet."""
+    """The sample WARCs, fetched over HTTP with faults by Slurm array tasks, give the local run's Parquet. File 1
+    is refused (403) until its task fails; the same command again resubmits that task alone, and the run ends
+    with the local run's rows."""
     from cc_server import CCServer, build_crawl
 
     rels = build_crawl(tmp_path / "cc", "CC-MAIN-2024-10", {p.name: p.read_bytes() for p in SAMPLES})
-    faults = {rels[0]: ["503:0", "reset:20000"], rels[1]: ["xml200"]}
+    faults = {rels[0]: ["503:0", "reset:20000"], rels[1]: ["403"] * 4 + ["xml200"]}
     prefix = f"fw{os.getpid()}"
-    with CCServer(tmp_path / "cc", faults, lifetime_s=300) as srv:
-        _fineweb("--warcs", *[srv.url + r for r in rels], "--output", str(tmp_path / "slurm"),
-                 "--executor", "slurm", "--partition", slurm_cluster.PARTITION, "--time", "00:10:00",
-                 "--mem-per-cpu", "1", "--job-prefix", prefix, "--slurm-logs", str(tmp_path / "slurm_logs"),
-                 *SMALL, env=dict(os.environ))
+
+    def run_on_slurm(urls: list[str]) -> None:
+        _fineweb("--warcs", *urls, "--output", str(tmp_path / "slurm"), "--executor", "slurm", "--partition",
+                 slurm_cluster.PARTITION, "--time", "00:10:00", "--mem-per-cpu", "1", "--job-prefix", prefix,
+                 "--slurm-logs", str(tmp_path / "slurm_logs"), *SMALL, env=dict(os.environ))
         _wait_prefix(prefix)
+
+    with CCServer(tmp_path / "cc", faults, lifetime_s=300) as srv:
+        run_on_slurm([srv.url + r for r in rels])
+        done = tmp_path / "slurm" / "logs" / "A_filter" / "completions"
+        assert sorted(p.name for p in done.iterdir()) == ["00000"]  # rank 1 failed: HTTP 403 four times
+        assert not (tmp_path / "slurm" / "data").exists()  # its dependants were cancelled, nothing looks done
+        run_on_slurm([srv.url + r for r in rels])  # the same command again
     assert _parquet_rows(tmp_path / "slurm" / "data") == local_rows
-    # file 0: 503, a 200 reset mid-body, a 206 for the rest (its Content-Range total ends the file);
-    # file 1: the XML error page, the whole file in a 200, and the one Range probe that confirms its end (416)
-    assert len(srv.requests_for(rels[0])) == 3 and len(srv.requests_for(rels[1])) == 3
+    # file 0 (once: its task completed in the first run): 503, a 200 reset mid-body, a 206 for the rest (its
+    # Content-Range total ends the file); file 1: four 403s, then in the rerun the XML error page, the whole file
+    # in a 200, and the one Range probe that confirms its end (416)
+    assert len(srv.requests_for(rels[0])) == 3 and len(srv.requests_for(rels[1])) == 4 + 3
 
 
 @pytest.mark.slurm
