@@ -27,7 +27,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 
 from pipelines import executors
-from pipelines.funnel import print_funnel, write_funnel
+from pipelines.funnel import list_folder, print_funnel, write_funnel
 
 SAMPLE_WARCS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "data",
                             "sample-*.warc.gz")
@@ -353,15 +353,11 @@ def check_rerun(cfg: FinewebConfig) -> None:
         raise SystemExit(f"error: {cfg.output} holds a run with other settings ({', '.join(changed)}); a rerun "
                          "resumes that run's unfinished tasks and would mix the two. Use a new --output, or delete "
                          f"{cfg.output} to start again (its config.json has the old settings)")
-    done = _listdir(cfg.path("logs", "C_finish", "completions"))
+    done = list_folder(cfg.path("logs", "C_finish", "completions"))
     if cfg.tokens and any(not os.path.exists(cfg.path("work", "tokens", f"{rank}.json")) for rank in done):
         raise SystemExit(f"error: {cfg.output} was finished without --tokens, so its tasks kept no tokens; make "
                          f"the shards from its Parquet: python -m pipelines.tokenize --parquet {cfg.path('data')} "
                          f"--out {cfg.tokens}")
-
-
-def _listdir(path: str) -> list[str]:
-    return os.listdir(path) if os.path.isdir(path) else []
 
 
 def run(cfg: FinewebConfig):

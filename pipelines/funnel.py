@@ -37,8 +37,8 @@ def stage_stats(stage_dir: str) -> list[dict] | None:
     """datatrove's per-step stats of one executor stage, summed over its completed tasks (None: none yet)."""
     from datatrove.utils.stats import PipelineStats
 
-    done = set(_listdir(os.path.join(stage_dir, "completions")))
-    ranks = sorted(f for f in _listdir(os.path.join(stage_dir, "stats")) if f.removesuffix(".json") in done)
+    done = set(list_folder(os.path.join(stage_dir, "completions")))
+    ranks = sorted(f for f in list_folder(os.path.join(stage_dir, "stats")) if f.removesuffix(".json") in done)
     if not ranks:
         return None
     merged = PipelineStats()
@@ -48,7 +48,8 @@ def stage_stats(stage_dir: str) -> list[dict] | None:
     return json.loads(merged.to_json())
 
 
-def _listdir(path: str) -> list[str]:
+def list_folder(path: str) -> list[str]:
+    """Names in a folder; none when it does not exist (yet)."""
     return os.listdir(path) if os.path.isdir(path) else []
 
 
@@ -56,7 +57,7 @@ def read_funnel(output: str) -> dict:
     """{stage name: [step summaries]} for every stage with at least one completed task."""
     logs = os.path.join(output, "logs")
     funnel = {}
-    for stage in sorted(_listdir(logs)):
+    for stage in sorted(list_folder(logs)):
         steps = stage_stats(os.path.join(logs, stage))
         if steps is not None:
             funnel[stage] = [step_summary(s) for s in steps]
