@@ -86,7 +86,7 @@ def mfu(tps: float, fpt: float, peak: float | None, world: int = 1) -> str:
     return f"{100 * tps * fpt / (peak * world):5.1f}%" if peak else "  n/a"
 
 
-def single(args, dev) -> None:
+def single(args, dev) -> dict:
     shape = dict(PRESETS["gpt2"]) if dev.type == "cuda" else dict(CPU_SHAPE)
     if args.seq_len:
         shape["block_size"] = args.seq_len
@@ -105,11 +105,28 @@ def single(args, dev) -> None:
     print(f"{'baseline':9s} {base:12,.0f} {mfu(base, fpt, peak)}")
     print(f"{'ours':9s} {ours:12,.0f} {mfu(ours, fpt, peak)}   compile={compile_}")
     print(f"ratio ours/baseline: {ours / base:.2f}x")
+    return {
+        "device": device.device_name(dev),
+        "torch": torch.__version__,
+        "model": shape,
+        "batch_size": B,
+        "compile": compile_,
+        "baseline_tok_s": base,
+        "ours_tok_s": ours,
+        "ratio": ours / base,
+        "mfu_ours": ours * fpt / peak if peak else None,
+    }
 
 
-def scaling(args, dev, nprocs: list[int]) -> None:
-    """tokens/s of the real trainer (torchrun + DDP + loader) for each process count."""
+def scaling(args, dev, nprocs: list[int]) -> list[dict]:
+    """tokens/s of the real trainer (torchrun + DDP + loader) for each process count (on CUDA: one GPU each,
+    so counts above the GPUs present are left out, with a line that says so)."""
     preset = "gpt2" if dev.type == "cuda" else "tiny"
+    gpus = torch.cuda.device_count() if dev.type == "cuda" else None
+    if gpus is not None and max(nprocs) > gpus:
+        print(f"{gpus} GPU(s) here: leaving out nproc {[n for n in nprocs if n > gpus]}")
+        nprocs = [n for n in nprocs if n <= gpus]
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tokens = np.random.default_rng(0).integers(0, 50257, 40_000_000 if dev.type == "cuda" else 200_000)
         write_shard(os.path.join(tmp, "bench_train_000001.bin"), tokens.astype("<u2"))
@@ -153,9 +170,11 @@ def scaling(args, dev, nprocs: list[int]) -> None:
             print(
                 f"{n:5d} {tps:12,.0f} {tps / n:10,.0f} {mfu(tps, fpt, device.peak_flops(dev), n)} {eff:11.0%}"
             )
+            rows.append({"nproc": n, "tok_s": tps, "tok_s_per_proc": tps / n, "efficiency": eff})
+    return rows
 
 
-def main(argv=None) -> None:
+def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--batch-size", type=int, default=None, help="micro-batch (GPU default 16, CPU 4)")
     p.add_argument("--seq-len", type=int, default=None, help="sequence length (GPU default 1024, CPU 128)")
@@ -165,7 +184,11 @@ def main(argv=None) -> None:
     p.add_argument("--scaling", default=None, help="comma list of process counts for torchrun, e.g. 1,2,4,8")
     p.add_argument("--scaling-steps", type=int, default=15, help="trainer steps per scaling run")
     p.add_argument("--skip", type=int, default=5, help="first trainer steps left out of the scaling mean")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     single(args, dev)
     if args.scaling:

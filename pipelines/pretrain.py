@@ -78,7 +78,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--dtype",
         default="auto",
         choices=["auto", "bfloat16", "float32"],
-        help="auto = bf16 autocast on CUDA, fp32 on CPU",
+        help="auto = bf16 autocast on CUDA, fp32 on CPU; bfloat16 = bf16 autocast on any device (CPU too)",
     )
     a("--compile", action="store_true", help="torch.compile the model (GPU runs; first steps are slow)")
     a("--log-every", type=int, default=1, help="print a training line every this many steps")

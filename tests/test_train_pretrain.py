@@ -1,6 +1,7 @@
 """Stage 10 end to end on CPU (pipelines/pretrain.py): two-process gloo DDP (torchrun) gives the same losses
 as one process with the matching gradient accumulation; resuming from a mid-run checkpoint reproduces the
-uninterrupted losses bit for bit; the loss falls on repetitive text; the log has the config and git commit."""
+uninterrupted losses bit for bit; the loss falls on repetitive text, in fp32 and under bf16 autocast; the log
+has the config and git commit; the prepared GPU check script (benchmarks/gpu_check.py) passes its CPU dry run."""
 
 import json
 import math
@@ -75,12 +76,26 @@ def test_ddp_equals_accumulation_and_resume_is_exact(data, tmp_path):
     assert losses(resumed) == ref[2:]  # exact: same floats, not approximately
 
 
-def test_loss_falls(data, tmp_path):
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])  # bfloat16: the GPU's autocast path, run on a CPU
+def test_loss_falls(data, tmp_path, dtype):
     out = str(tmp_path / "run")
-    main(["--data", data, "--out", out, "--steps", "25", "--eval-every", "25", "--warmup-steps", "5", *SMALL])
+    steps = ["--steps", "25", "--eval-every", "25", "--warmup-steps", "5", "--dtype", dtype]
+    main(["--data", data, "--out", out, *steps, *SMALL])
     curve = losses(out)
     with open(os.path.join(out, "metrics.jsonl")) as f:
         val = [r["val_loss"] for r in map(json.loads, f) if "val_loss" in r]
     assert curve[0] > 5.5  # ~ln(500) = 6.2 at init
     # below ln(37) = 3.61, the loss of knowing only which 37 tokens occur: it has learned the order
     assert curve[-1] < curve[0] - 3 and val[-1] < math.log(37)
+
+
+def test_gpu_check_dry_run(tmp_path):
+    """The one script a session with a GPU runs must not rot while no GPU is lent: its checks pass on a CPU."""
+    from benchmarks import gpu_check
+
+    report = tmp_path / "gpu_check.json"
+    only = "environment,train,resume,ddp,sample"  # throughput is `make bench`'s bench_train
+    assert gpu_check.main(["--device", "cpu", "--only", only, "--report", str(report)]) == 0
+    results = json.loads(report.read_text())
+    assert [r["status"] for r in results.values()] == ["PASS"] * 5
+    assert results["train"]["last_loss"] < math.log(37) and results["resume"]["exact"]

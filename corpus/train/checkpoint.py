@@ -17,8 +17,10 @@ def rng_state() -> dict:
         "python": random.getstate(),
         "numpy": [torch.from_numpy(np.random.get_state()[1].astype(np.int64)), *np.random.get_state()[2:]],
     }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if torch.cuda.is_initialized():
+        # this process's own GPU only: get_rng_state_all() would open a CUDA context on every GPU of the
+        # node from each rank (~500 MB each, and an error on GPUs in exclusive-process mode)
+        state["cuda"] = torch.cuda.get_rng_state()
     return state
 
 
@@ -27,8 +29,8 @@ def set_rng_state(state: dict) -> None:
     random.setstate(tuple(tuple(x) if isinstance(x, list) else x for x in state["python"]))
     keys, pos, has_gauss, gauss = state["numpy"]
     np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if "cuda" in state and torch.cuda.is_initialized():
+        torch.cuda.set_rng_state(state["cuda"])
 
 
 def save(path: str, state: dict) -> None:

@@ -1,5 +1,5 @@
 """Process and device setup: torchrun/DDP (NCCL on GPUs, gloo on CPU), the device's dense bf16 peak for MFU,
-and the autocast context (bf16 on CUDA only; CPU runs fp32, as llm.c and nanoGPT do)."""
+and the autocast context (bf16 on CUDA by default; CPU runs fp32 unless bf16 is asked for, as in build-nanogpt)."""
 
 import contextlib
 import os
@@ -65,9 +65,15 @@ def teardown() -> None:
 
 
 def autocast(dev: torch.device, dtype: str = "auto"):
-    """bf16 autocast on CUDA (dtype auto|bfloat16); plain fp32 elsewhere or with dtype float32."""
-    if dev.type == "cuda" and dtype in ("auto", "bfloat16"):
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    """The mixed-precision context of a forward pass.
+
+    auto: bf16 autocast on CUDA (llm.c, nanoGPT), plain fp32 on CPU, where bf16 matmuls are slower on most
+    cores. bfloat16: bf16 autocast on any device, CPU included (build-nanogpt does this), so the GPU's
+    numerics can be checked on a CPU. float32: no autocast anywhere."""
+    if dtype not in ("auto", "bfloat16", "float32"):
+        raise ValueError(f"unknown dtype {dtype!r}; use auto, bfloat16 or float32")
+    if dtype == "bfloat16" or (dtype == "auto" and dev.type == "cuda"):
+        return torch.autocast(device_type=dev.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
