@@ -34,6 +34,8 @@ _NANP = re.compile(r"(?:\+?1[ .\-]?)?(?:\(\d{3}\) ?|\d{3}[ .\-])\d{3}[ .\-]\d{4}
 _TRUNK = re.compile(r"\(?0\d{1,4}\)?(?:[ \-]\d{2,6}){1,4}")
 _LOCAL7 = re.compile(r"\d{3}[-.]\d{4}")
 _ZIP4 = re.compile(r"\d{5}-\d{4}")  # US ZIP+4; phone numbers are almost never grouped 5-4
+# a year, then a slash or dash and one long serial: "WO 2019/123456", "2024-000123" (case, patent, file numbers)
+_YEAR_SERIAL = re.compile(r"(?:19|20)\d\d[/\-]\d{4,8}")
 # an identifier's label just before the digits: "Invoice 2024-000123", "part no. 555-0199-001", "ZIP code …"
 _ID_WORD = re.compile(r"\b(?:invoice|order|ref|reference|serial|sku|part|item|ticket|case|zip|postcode|postal code|"
                       r"patent|model|product|account|acct|tracking|batch|lot)\.?(?:\s*(?:no|nr|num|number|id|code)\.?)?"
@@ -180,7 +182,8 @@ def phone_ok(text: str, start: int, end: int, regions) -> bool:
         return True
     if 9 <= n <= 11 and _TRUNK.fullmatch(value) and not _ZIP4.fullmatch(value):
         return True
-    if _LOCAL7.fullmatch(value) or _ZIP4.fullmatch(value) or value.isdigit():  # 555-0123, 2125550148, 02134-1234:
+    if _LOCAL7.fullmatch(value) or _ZIP4.fullmatch(value) or _YEAR_SERIAL.fullmatch(value) or value.isdigit():
+        # 555-0123, 2125550148, 02134-1234, 2019/123456:
         return phone_word  # ids, timestamps and ZIP codes look the same
     if n < 9:
         return False  # shorter "valid" numbers without a phone shape are mostly ids (IE: PO 0252-9417)

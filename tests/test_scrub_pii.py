@@ -4,8 +4,8 @@ Checks: each entity type in several real-world formats is replaced by its docume
 look-alike kind (versions, build numbers, private/documentation IPs, dates, ISBNs, prices, order numbers,
 populations, year ranges, ZIP+4, Luhn/mod-97-invalid numbers, number tables) survives verbatim; empty text and
 text without candidates; placeholders are deterministic whatever the document order, and scrubbing is
-idempotent; nothing touches the network; entity selection, the NER flag (with and without a model) and the
-datatrove step with its stats.
+idempotent; PII in brackets or before a colon; nothing touches the network; entity selection, the NER flag
+(with and without a model) and the datatrove step with its stats.
 """
 
 import pickle
@@ -100,7 +100,20 @@ LOOKALIKES = [
     "4111 1111 1111 1112", "DE89 3704 0044 0532 0130 01", "912-34-5678",  # checksum or rule fails
     "12:30:45", "std::vector", "image@2x.png", "user@localhost", "email@example.com", "22.214.171.124",
     "Invoice 2024-000123", "part no. 555-0199-001", "Order number 555-010-1234", "Boston, MA 02134-1234",  # labelled
-    "224.0.0.1", "ff02::1"]  # multicast groups
+    "224.0.0.1", "ff02::1",  # multicast groups
+    "WO 2019/123456", "case 2021-004512"]  # a year and a serial
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("Reach the desk (+44 7700 900807) today.", "Reach the desk (<PHONE_NUMBER>) today."),
+    ("Reach the desk [+61 491 570 156] today.", "Reach the desk [<PHONE_NUMBER>] today."),
+    ("Call the desk ((212) 555-0148) today.", "Call the desk (<PHONE_NUMBER>) today."),
+    ("It came from 2e41:3563:a436:1409:d02d:2579:c2ad:4b6e: a home router.",
+     "It came from <IPV6_ADDRESS>: a home router.")])
+def test_brackets_and_punctuation_around_pii(scrubber, text, expected):
+    """libphonenumber's match starts at an opening bracket it does not close, and presidio's IPv6 pattern
+    refuses an address followed by ':'. Both used to leak; the brackets stay balanced."""
+    assert scrubber.scrub(text)[0] == expected
 
 
 @pytest.mark.parametrize("value", LOOKALIKES)
