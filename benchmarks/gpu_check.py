@@ -42,7 +42,8 @@ from pipelines.pretrain import main as pretrain
 from pipelines.sample import load_model
 
 REPO = Path(__file__).resolve().parents[1]
-# the CPU test's model: 2 layers, 500-token vocabulary, T=32, B=4 (tests/test_train_pretrain.py SMALL)
+# the model of the CPU tests too (tests/test_train_pretrain.py): the tiny preset with 2 layers, T=32, B=4 and a
+# 500-token vocabulary (padded to 512) instead of GPT-2's 50,257, whose 50304 x 64 lm_head would dominate a CPU step
 SMALL = ["--preset", "tiny", "--vocab-size", "500", "--n-layer", "2", "--seq-len", "32", "--batch-size", "4"]
 
 

@@ -11,29 +11,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from corpus.token_shards import write_shard
+from benchmarks.gpu_check import SMALL, repeated_phrase_shards
 from pipelines.pretrain import main
 
 pytestmark = pytest.mark.slow  # two trainer runs in-process + one torchrun of 2 processes: ~30 s of CPU
 REPO = Path(__file__).resolve().parents[1]
-# the tiny preset, made smaller for speed: a 500-token vocabulary (padded to 512) instead of GPT-2's 50,257,
-# whose 50304 x 64 lm_head would dominate the step time on CPU
-SMALL = ["--preset", "tiny", "--vocab-size", "500", "--n-layer", "2", "--seq-len", "32", "--batch-size", "4"]
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    """Repetitive 'text': a 37-token phrase repeated, split over two train shards and a val shard."""
-    d = tmp_path_factory.mktemp("shards")
-    phrase = np.random.default_rng(0).integers(0, 500, 37)
-    stream = np.tile(phrase, 200).astype("<u2")  # 7,400 tokens
-    write_shard(d / "demo_val_000000.bin", stream[:1000])
-    write_shard(d / "demo_train_000001.bin", stream[1000:4000])
-    write_shard(d / "demo_train_000002.bin", stream[4000:])
-    return str(d)
+    """Repetitive 'text': a 37-token phrase repeated, split over two train shards and a val shard (the same data
+    as the GPU check script's)."""
+    return repeated_phrase_shards(tmp_path_factory.mktemp("shards"))
 
 
 def losses(out):
