@@ -54,8 +54,9 @@ _NUMBER = re.compile(r"[0-9][0-9 \-.()/]{5,}[0-9]")  # [0-9], not \d: a range te
 _COLON = re.compile(r":[0-9A-Fa-f]{0,4}:")
 _HEX_TOKEN = re.compile(r"[0-9A-Fa-f:.%]*")
 _NO_SPACE_TAIL, _SPACE = re.compile(r"\S*$"), re.compile(r"\s")
-# what precedes the digits of an IBAN: "DE" (DE38752...) or "GB75 TKGS " (GB75 TKGS 1397...)
-_IBAN_HEAD = re.compile(r"(?<![A-Z0-9])[A-Z]{2}(?:\d\d[ \-A-Z0-9]{0,20})?$")
+# what precedes the digits of an IBAN: "DE" (DE38752...) or "GB75 TKGS " (GB75 TKGS 1397...), in any case:
+# "de89 3704 …" is written too (presidio's IBAN pattern wants capitals: it is shown the window upper-cased)
+_IBAN_HEAD = re.compile(r"(?<![A-Z0-9])[A-Z]{2}(?:\d\d[ \-A-Z0-9]{0,20})?$", re.IGNORECASE)
 
 
 class PiiSpan(NamedTuple):
@@ -150,8 +151,10 @@ class PiiScrubber:
             # "at 2001:…:4b6e: the": presidio's pattern refuses an address followed by a ':'; same length, so
             # the offsets hold
             window = window[: end - 1 - lo] + " " + window[end - lo :]
+        upper = window.upper() if "iban" in groups else window
         for group in groups:
-            for r in self.recognizers[group].analyze(window, entities=[], nlp_artifacts=None):
+            seen = upper if group == "iban" and len(upper) == len(window) else window  # "ß".upper() is "SS"
+            for r in self.recognizers[group].analyze(seen, entities=[], nlp_artifacts=None):
                 s, e = lo + r.start, lo + r.end
                 if e <= start or s >= end:
                     continue  # another candidate's business

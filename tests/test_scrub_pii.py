@@ -58,7 +58,8 @@ def test_credit_cards(scrubber, value):
 
 @pytest.mark.parametrize("value", ["DE89 3704 0044 0532 0130 00", "DE89370400440532013000",
                                    "NL41NDRL8159581620", "GB75 TKGS 1397 6223 3476 33",
-                                   "FR11 7214 7505 9024 8623 4569 935"])
+                                   "FR11 7214 7505 9024 8623 4569 935", "de89 3704 0044 0532 0130 00",
+                                   "gb75tkgs13976223347633"])  # lower case too
 def test_ibans(scrubber, value):
     assert "<IBAN>" in scrubbed(scrubber, "Payment to IBAN {} within 14 days.", value, "iban")
 
