@@ -9,7 +9,8 @@ ours: fused SDPA attention (flash on GPU), vocab padded to 50304, on CUDA bf16 a
 torch.compile. baseline: the same model with explicit masked-softmax attention, vocab 50257, fp32 (TF32 off),
 foreach AdamW, no compile (nanoGPT's slow path / build-nanogpt's starting point). MFU uses one FLOPs/token
 for both (llm.c convention 6N+6LCT of our model) and the device's dense bf16 peak; "n/a" on CPU.
-Scaling runs `pipelines.pretrain` on synthetic shards and reads tokens/s from its metrics.jsonl.
+Scaling runs `pipelines.pretrain` on synthetic shards and reads tokens/s from its metrics.jsonl. Sampling
+compares generate() with its KV cache against re-running the sequence for every token (nanoGPT's sample.py).
 """
 
 import argparse
@@ -38,7 +39,7 @@ CPU_SHAPE = {
 }  # a 124M step takes ~1 min on 2 cores
 
 
-def manual_attention(self, x):
+def manual_attention(self, x, cache=None):  # noqa: ARG001 - the KV cache is for sampling only
     """nanoGPT's pre-flash path: materialise the (T, T) scores, mask, softmax."""
     B, T, C = x.size()
     q, k, v = self.c_attn(x).split(C, dim=2)
@@ -118,6 +119,30 @@ def single(args, dev) -> dict:
     }
 
 
+def sampling(args, dev) -> dict:
+    """Sampling tokens/s of generate() with the KV cache against re-running the whole sequence per token
+    (nanoGPT's sample.py), same model and seed; the two must produce the same tokens."""
+    shape = dict(PRESETS["gpt2"]) if dev.type == "cuda" else dict(CPU_SHAPE)
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(**shape)).to(dev).eval()
+    prompt = torch.randint(0, 50257, (1, 10), device=dev)
+    new = min(args.sample_tokens, shape["block_size"] - prompt.size(1))
+    rates, outs = {}, {}
+    for name, cache in (("re-run", False), ("kv cache", True)):
+        gen = torch.Generator(device=dev).manual_seed(0)
+        with device.autocast(dev):
+            model.generate(prompt, 2, 1.0, 40, gen, use_cache=cache)  # warm-up
+            torch.cuda.synchronize() if dev.type == "cuda" else None
+            t0 = time.perf_counter()
+            outs[name] = model.generate(prompt, new, 1.0, 40, gen.manual_seed(0), use_cache=cache)
+            torch.cuda.synchronize() if dev.type == "cuda" else None
+        rates[name] = new / (time.perf_counter() - t0)
+    same = torch.equal(outs["re-run"], outs["kv cache"])
+    print(f"sampling {new} tokens: re-run {rates['re-run']:,.1f} tok/s, kv cache {rates['kv cache']:,.1f} tok/s "
+          f"({rates['kv cache'] / rates['re-run']:.2f}x), same tokens: {same}")
+    return {"new_tokens": new, "rerun_tok_s": rates["re-run"], "cache_tok_s": rates["kv cache"], "same": same}
+
+
 def scaling(args, dev, nprocs: list[int]) -> list[dict]:
     """tokens/s of the real trainer (torchrun + DDP + loader) for each process count (on CUDA: one GPU each,
     so counts above the GPUs present are left out, with a line that says so)."""
@@ -181,6 +206,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=10, help="timed steps per run")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first (+5 with compile)")
     p.add_argument("--no-compile", action="store_true", help="do not torch.compile our model on GPU")
+    p.add_argument("--sample-tokens", type=int, default=100, help="new tokens of the sampling comparison")
     p.add_argument("--scaling", default=None, help="comma list of process counts for torchrun, e.g. 1,2,4,8")
     p.add_argument("--scaling-steps", type=int, default=15, help="trainer steps per scaling run")
     p.add_argument("--skip", type=int, default=5, help="first trainer steps left out of the scaling mean")
@@ -191,6 +217,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     single(args, dev)
+    sampling(args, dev)
     if args.scaling:
         scaling(args, dev, [int(n) for n in args.scaling.split(",")])
 

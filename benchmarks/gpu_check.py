@@ -14,8 +14,8 @@ Needs only torch and numpy (no project install), so it runs on a bare GPU image 
 4. DDP over NCCL (2+ GPUs; the CPU dry run uses gloo): 2 processes x accumulation 1 give 1 process x
    accumulation 2's losses;
 5. sampling on the GPU: the same seed gives the same tokens;
-6. throughput: benchmarks.bench_train (GPT-2 124M, T=1024, baseline vs ours), then the real trainer through
-   torchrun for 1..N GPUs at 524,288 tokens/step.
+6. throughput: benchmarks.bench_train (GPT-2 124M, T=1024, baseline vs ours; sampling with and without the KV
+   cache), then the real trainer through torchrun for 1..N GPUs at 524,288 tokens/step.
 
 Each check prints PASS or FAIL and goes on; the exit status is 1 if any failed. --report writes them as JSON.
 """
@@ -141,8 +141,9 @@ def check_throughput(args, _tmp) -> dict:
     opts = ["--steps", str(args.steps)] if dev.type == "cuda" else dry_run
     bench = bench_train.parse_args(opts + ([] if args.compile else ["--no-compile"]))
     gpus = torch.cuda.device_count() if dev.type == "cuda" else 1
-    single = bench_train.single(bench, dev)
-    return {"single": single, "scaling": bench_train.scaling(bench, dev, list(range(1, gpus + 1)))}
+    single, sampling = bench_train.single(bench, dev), bench_train.sampling(bench, dev)
+    scaling = bench_train.scaling(bench, dev, list(range(1, gpus + 1)))
+    return {"single": single, "sampling": sampling, "scaling": scaling}
 
 
 CHECKS = {
@@ -180,7 +181,7 @@ def main(argv=None) -> int:
                 traceback.print_exc()
                 failed.append(name)
             results[name]["seconds"] = round(time.perf_counter() - t0, 1)
-            shown = {k: v for k, v in results[name].items() if k not in ("single", "scaling", "tokens")}
+            shown = {k: v for k, v in results[name].items() if k not in ("single", "sampling", "scaling", "tokens")}
             print(f"[gpu_check] {name}: {json.dumps(shown, default=str)}", flush=True)
     if args.report:
         os.makedirs(os.path.dirname(os.path.abspath(args.report)), exist_ok=True)

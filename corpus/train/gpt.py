@@ -53,12 +53,22 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = nn.Linear(config.n_embd, config.n_embd)
         self.c_proj.RESIDUAL_SCALE_INIT = True
 
-    def forward(self, x):
+    def forward(self, x, cache: list | None = None):
+        """cache: this layer's [keys, values] of the tokens before x (None, None when empty), extended in place.
+        With a cache, x is either the whole prompt (empty cache) or one new token."""
         B, T, C = x.size()
         q, k, v = self.c_attn(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        causal = True
+        if cache is not None:
+            if cache[0] is not None:
+                if T != 1:
+                    raise ValueError("with a filled KV cache, feed one token at a time")
+                k, v = torch.cat((cache[0], k), dim=2), torch.cat((cache[1], v), dim=2)
+                causal = False  # the one new query may see every cached key
+            cache[0], cache[1] = k, v
         # SDPA picks FlashAttention on CUDA (bf16/fp16) and a fused math/flash kernel on CPU
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
         return self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
 
 
@@ -81,8 +91,8 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd)
         self.mlp = MLP(config)
 
-    def forward(self, x):
-        x = x + self.attn(self.ln_1(x))
+    def forward(self, x, cache: list | None = None):
+        x = x + self.attn(self.ln_1(x), cache)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -118,14 +128,17 @@ class GPT(nn.Module):
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())  # tied weights counted once
 
-    def forward(self, idx, targets=None):
+    def forward(self, idx, targets=None, kv_cache: list | None = None):
+        """kv_cache (sampling): one [keys, values] per layer, from new_kv_cache(); idx then holds the tokens
+        after the cached ones: the whole prompt first, then one token per call."""
         _B, T = idx.size()
-        if T > self.config.block_size:
-            raise ValueError(f"sequence of {T} tokens is longer than block_size={self.config.block_size}")
-        pos = torch.arange(T, dtype=torch.long, device=idx.device)
+        start = 0 if kv_cache is None or kv_cache[0][0] is None else kv_cache[0][0].size(2)
+        if start + T > self.config.block_size:
+            raise ValueError(f"sequence of {start + T} tokens is longer than block_size={self.config.block_size}")
+        pos = torch.arange(start, start + T, dtype=torch.long, device=idx.device)
         x = self.transformer.wte(idx) + self.transformer.wpe(pos)
-        for block in self.transformer.h:
-            x = block(x)
+        for i, block in enumerate(self.transformer.h):
+            x = block(x, None if kv_cache is None else kv_cache[i])
         # drop the padded vocabulary columns: they are never a target and never sampled
         logits = self.lm_head(self.transformer.ln_f(x))[..., : self.config.vocab_size]
         if targets is None:
@@ -143,6 +156,9 @@ class GPT(nn.Module):
         c = self.config
         return 6 * self.num_params() + 6 * c.n_layer * c.n_embd * seq_len
 
+    def new_kv_cache(self) -> list:
+        return [[None, None] for _ in self.transformer.h]
+
     @torch.no_grad()
     def generate(
         self,
@@ -151,11 +167,20 @@ class GPT(nn.Module):
         temperature: float = 1.0,
         top_k: int | None = None,
         generator: torch.Generator | None = None,
+        use_cache: bool = True,
     ):
-        """Append max_new_tokens sampled tokens to idx (B, T). temperature 0 = greedy. No KV cache: the
-        model is re-run on the last block_size tokens each step (fine for the short samples we print)."""
+        """Append max_new_tokens sampled tokens to idx (B, T). temperature 0 = greedy.
+
+        With use_cache, the keys and values of past tokens are kept (KV cache): one token's forward per new
+        token instead of the whole sequence's. Past block_size tokens, learned positions shift with every new
+        token, so from there on the model is re-run on the last block_size tokens, as without a cache."""
+        cache = self.new_kv_cache() if use_cache and idx.size(1) < self.config.block_size else None
         for _ in range(max_new_tokens):
-            logits = self(idx[:, -self.config.block_size :])[:, -1, :].float()
+            if cache is not None and idx.size(1) <= self.config.block_size:
+                filled = cache[0][0] is not None
+                logits = self(idx[:, -1:] if filled else idx, kv_cache=cache)[:, -1, :].float()
+            else:
+                logits = self(idx[:, -self.config.block_size :])[:, -1, :].float()
             if temperature == 0:
                 nxt = logits.argmax(dim=-1, keepdim=True)
             else:
