@@ -12,7 +12,7 @@ Needs only torch and numpy (no project install), so it runs on a bare GPU image 
 3. resume: from the step-10 checkpoint, steps 11..20 give the uninterrupted run's losses (rel 1e-3: flash
    backward and compile autotuning need not be bit-exact; the report says whether they were);
 4. DDP over NCCL (2+ GPUs; the CPU dry run uses gloo): 2 processes x accumulation 1 give 1 process x
-   accumulation 2's losses;
+   accumulation 2's losses, with and without --zero (ZeRO-1);
 5. sampling on the GPU: the same seed gives the same tokens;
 6. throughput: benchmarks.bench_train (GPT-2 124M, T=1024, baseline vs ours; sampling with and without the KV
    cache), then the real trainer through torchrun for 1..N GPUs at 524,288 tokens/step.
@@ -105,19 +105,20 @@ def check_ddp(args, tmp) -> dict:
     # fp32 (TF32) on both sides: the same weights give the same forward, so only the gradient reduction differs
     common = ["--data", args.data, "--device", args.device, "--dtype", "float32", "--steps", "6", *SMALL]
     common += ["--total-batch-tokens", "256"]  # 2 micro-batches of B*T = 128: accumulation 2, or 2 GPUs
-    one, two = str(tmp / "ddp1"), str(tmp / "ddp2")
-    pretrain([*common, "--out", one])
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    run = subprocess.run(
-        [*cmd, "-m", "pipelines.pretrain", *common, "--out", two], capture_output=True, text=True, cwd=REPO, env=env
-    )
-    if run.returncode:
-        raise AssertionError(f"torchrun failed:\n{run.stderr[-3000:]}")
-    ref, got = records(one, "loss"), records(two, "loss")
-    worst = max(abs(a - b) / abs(a) for a, b in zip(ref, got))
-    if worst > 1e-3:
-        raise AssertionError(f"2-GPU losses {got} differ from accumulation's {ref}")
+    pretrain([*common, "--out", str(tmp / "ddp1")])
+    ref, worst = records(str(tmp / "ddp1"), "loss"), {}
+    for name, extra in (("ddp", []), ("zero1", ["--zero"])):
+        out = str(tmp / name)
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+        cmd += ["-m", "pipelines.pretrain", *common, *extra, "--out", out]
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        run = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
+        if run.returncode:
+            raise AssertionError(f"torchrun ({name}) failed:\n{run.stderr[-3000:]}")
+        got = records(out, "loss")
+        worst[name] = max(abs(a - b) / abs(a) for a, b in zip(ref, got))
+        if worst[name] > 1e-3:
+            raise AssertionError(f"2-process {name} losses {got} differ from accumulation's {ref}")
     return {"worst_rel_diff": worst}
 
 

@@ -80,6 +80,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         choices=["auto", "bfloat16", "float32"],
         help="auto = bf16 autocast on CUDA, fp32 on CPU; bfloat16 = bf16 autocast on any device (CPU too)",
     )
+    a(
+        "--zero",
+        action="store_true",
+        help="shard the AdamW state over the processes (ZeRO-1): 8 bytes per parameter / processes; "
+        "checkpoints stay whole, and resume with or without it",
+    )
     a("--compile", action="store_true", help="torch.compile the model (GPU runs; first steps are slow)")
     a("--log-every", type=int, default=1, help="print a training line every this many steps")
     return p.parse_args(argv)

@@ -1,7 +1,8 @@
 """Stage 10 end to end on CPU (pipelines/pretrain.py): two-process gloo DDP (torchrun) gives the same losses
 as one process with the matching gradient accumulation; resuming from a mid-run checkpoint reproduces the
-uninterrupted losses bit for bit; the loss falls on repetitive text, in fp32 and under bf16 autocast; the log
-has the config and git commit; the prepared GPU check script (benchmarks/gpu_check.py) passes its CPU dry run."""
+uninterrupted losses bit for bit; the loss falls on repetitive text, in fp32 and under bf16 autocast; --zero
+(ZeRO-1) gives the same losses and whole checkpoints; the log has the config and git commit; the prepared GPU
+check script (benchmarks/gpu_check.py) passes its CPU dry run."""
 
 import json
 import math
@@ -32,6 +33,15 @@ def losses(out):
         return [r["loss"] for r in map(json.loads, f) if "loss" in r]
 
 
+def torchrun_2(args: list[str], out: str) -> None:
+    """pipelines.pretrain in two gloo processes, through torchrun as a user runs it."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    cmd += ["-m", "pipelines.pretrain", *args, "--out", out]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env, check=False, cwd=REPO)
+    assert run.returncode == 0, run.stderr[-3000:]
+
+
 def test_ddp_equals_accumulation_and_resume_is_exact(data, tmp_path):
     common = ["--data", data, "--steps", "4", "--total-batch-tokens", "256", "--eval-every", "2", *SMALL]
     one = str(tmp_path / "one")
@@ -42,21 +52,7 @@ def test_ddp_equals_accumulation_and_resume_is_exact(data, tmp_path):
     assert "git " in log and '"total_batch_tokens": 256' in log and "mfu n/a" in log
 
     two = str(tmp_path / "two")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node=2",
-        "-m",
-        "pipelines.pretrain",
-        *common,
-        "--out",
-        two,
-    ]
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env, check=False, cwd=REPO)
-    assert run.returncode == 0, run.stderr[-3000:]
+    torchrun_2(common, two)
     assert "grad accum 1" in Path(two, "log.txt").read_text()
     assert losses(two) == pytest.approx(ref, rel=1e-5)
 
@@ -90,3 +86,17 @@ def test_gpu_check_dry_run(tmp_path):
     results = json.loads(report.read_text())
     assert [r["status"] for r in results.values()] == ["PASS"] * 5
     assert results["train"]["last_loss"] < math.log(37) and results["resume"]["exact"]
+
+
+def test_zero1_same_losses_and_whole_checkpoints(data, tmp_path):
+    """--zero shards the AdamW state over 2 processes: the losses are those of 1 process x accumulation 2, and the
+    checkpoint holds the whole optimizer state, so a single process resumes from it."""
+    common = ["--data", data, "--steps", "4", "--total-batch-tokens", "256", "--eval-every", "100", *SMALL]
+    one, zero, resumed = (str(tmp_path / n) for n in ("one", "zero", "resumed"))
+    main([*common, "--out", one])
+    torchrun_2([*common, "--zero", "--ckpt-every", "2", "--keep-last", "5"], zero)
+    assert losses(zero) == pytest.approx(losses(one), rel=1e-5)
+    os.makedirs(resumed)
+    shutil.copy(os.path.join(zero, "ckpt_0000002.pt"), resumed)
+    main([*common, "--out", resumed, "--resume", "auto"])  # one process, plain AdamW
+    assert losses(resumed) == pytest.approx(losses(one)[2:], rel=1e-5)

@@ -13,9 +13,14 @@ def make_optimizer(
     betas=(0.9, 0.95),
     eps=1e-8,
     fused: bool | None = None,
-) -> torch.optim.AdamW:
+    zero: bool = False,
+) -> torch.optim.Optimizer:
     """Decay 2-D tensors (matmul weights, embeddings); not biases or LayerNorm gains (nanoGPT, GPT-3 paper
-    appendix B: betas 0.9/0.95, eps 1e-8, wd 0.1). fused=None -> fused kernel on CUDA when available."""
+    appendix B: betas 0.9/0.95, eps 1e-8, wd 0.1). fused=None -> fused kernel on CUDA when available.
+
+    zero: shard the AdamW moments over the processes of the started process group (ZeRO stage 1, Rajbhandari
+    et al. 2020; llm.c `-z 1`, through torch's ZeroRedundancyOptimizer): each rank keeps and updates 1/world of
+    the 8 bytes per parameter, then the updated weights are broadcast. Gradients and the step are unchanged."""
     params = [p for p in model.parameters() if p.requires_grad]  # parameters() yields the tied weight once
     groups = [
         {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
@@ -24,6 +29,12 @@ def make_optimizer(
     if fused is None:
         on_cuda = all(p.is_cuda for p in params)
         fused = on_cuda and "fused" in inspect.signature(torch.optim.AdamW).parameters
+    if zero:
+        from torch.distributed.optim import ZeroRedundancyOptimizer
+
+        return ZeroRedundancyOptimizer(
+            groups, optimizer_class=torch.optim.AdamW, lr=lr, betas=betas, eps=eps, fused=fused
+        )
     return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps, fused=fused)
 
 

@@ -43,6 +43,7 @@ class TrainConfig:
     device: str = "auto"
     dtype: str = "auto"  # auto = bf16 autocast on CUDA, fp32 on CPU
     compile: bool = False
+    zero: bool = False  # shard the AdamW state over the processes (ZeRO-1); no effect with one process
     log_every: int = 1
 
 
@@ -169,6 +170,8 @@ def _restore(cfg, raw, opt, loader, log) -> int:
 
 
 def _save(cfg, raw, opt, loader, step: int, d: device.Dist) -> None:
+    if hasattr(opt, "consolidate_state_dict"):  # ZeRO-1: every rank sends its shard of the AdamW state to rank 0
+        opt.consolidate_state_dict(to=0)
     if d.master:
         state = {
             "model": raw.state_dict(),
@@ -243,7 +246,7 @@ def _train(cfg: TrainConfig, d: device.Dist) -> list[dict]:
     torch.manual_seed(cfg.seed)  # same init on every rank (DDP also broadcasts rank 0's weights)
     accum, peak = grad_accum_steps(cfg, d.world), device.peak_flops(d.device)
     raw = GPT(cfg.model).to(d.device)
-    opt = make_optimizer(raw, cfg.lr, cfg.weight_decay)
+    opt = make_optimizer(raw, cfg.lr, cfg.weight_decay, zero=cfg.zero and d.world > 1)
     fwd = torch.compile(raw) if cfg.compile else raw
     model = DDP(fwd, device_ids=[d.local_rank] if d.device.type == "cuda" else None) if d.world > 1 else fwd
     _header(cfg, raw, accum, d, log, peak)
