@@ -13,7 +13,6 @@ one batch of pairs; never the signatures of all documents.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components as _scipy_components
 
+from corpus import atomic
 from corpus.dedup_signatures import MinhashConfig, WordSplitter, id_key, signature_records
 
 NEAR, EXACT = "dedup_near_duplicate", "dedup_exact_duplicate"
@@ -83,7 +83,7 @@ class Clusters:
         folder.mkdir(parents=True, exist_ok=True)
         for name in self.FILES:
             _save_npy(folder / f"{name}.npy", getattr(self, name))
-        _write_atomic(folder / "stats.json", json.dumps(stats, indent=1).encode())  # written last: "done"
+        atomic.write_text(folder / "stats.json", json.dumps(stats, indent=1))  # written last: "done"
 
     @classmethod
     def load(cls, folder: str | Path) -> Clusters:
@@ -192,15 +192,7 @@ def _sorted_unique(x: np.ndarray) -> np.ndarray:
     return x[np.r_[True, x[1:] != x[:-1]]] if len(x) else x
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def _save_npy(path: Path, array: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
+    with atomic.atomic_open(path) as f:
         np.save(f, np.ascontiguousarray(array))
-    os.replace(tmp, path)

@@ -21,6 +21,7 @@ import time
 import urllib.parse
 from pathlib import Path
 
+from corpus import atomic
 from corpus.fetch_budget import RateBudget
 from corpus.fetch_cache import CachingOpener
 from corpus.fetch_http import Attempts, FetchError, FetchPolicy, open_at
@@ -75,9 +76,7 @@ def _download_listing(url: str, crawl: str, local: Path, policy: FetchPolicy, bu
             if rejected == policy.max_corrupt:
                 raise
             time.sleep(policy.backoff_base_s)
-    tmp = local.with_name(f"{local.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, local)
+    atomic.write_bytes(local, data)
 
 
 def _check_listing(data: bytes, crawl: str, where: str) -> list[str]:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from corpus import atomic
+
 MAGIC = 20240520  # llm.c "gpt-2" (uint16) flavour; 20240801 = uint32 Llama-3 flavour, refused
 VERSION = 1
 HEADER_INTS = 256
@@ -60,11 +62,9 @@ def write_shard(path: str | os.PathLike, tokens: np.ndarray) -> str:
     header = shard_header(len(tokens))
     digest = hashlib.sha256(header)
     digest.update(memoryview(tokens))
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with atomic.atomic_open(path) as f:
         f.write(header)
         f.write(memoryview(tokens))  # one write, no copy (ndarray.tobytes() would copy 2*ntok bytes)
-    os.replace(tmp, path)
     return digest.hexdigest()
 
 
@@ -104,9 +104,7 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 
 def write_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1) + "\n")
-    os.replace(tmp, path)
+    atomic.write_text(path, json.dumps(obj, indent=1) + "\n")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,7 +83,7 @@ def _forget_previous(out: Path, name: str) -> None:
     also those of a merge that crashed before its manifest: trainers glob `{name}_train_*.bin`."""
     (out / MANIFEST).unlink(missing_ok=True)
     for path in out.glob(f"{name}_*.bin*"):
-        match = SHARD_RE.match(path.name.removesuffix(".tmp"))
+        match = SHARD_RE.match(re.sub(r"\.\d+\.tmp$", "", path.name))  # also a killed write's NAME.<pid>.tmp
         if match and match["name"] == name:
             path.unlink()
 

@@ -18,6 +18,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from corpus import atomic
+
 
 @dataclass(frozen=True)
 class FetchConfig:
@@ -50,10 +52,7 @@ def fetch_all(cfg: FetchConfig) -> tuple[list[str], dict[str, str]]:
 
 def write_paths(out: str, paths: list[str]) -> str:
     target = os.path.join(out, "paths.txt")
-    tmp = f"{target}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.writelines(p + "\n" for p in paths)
-    os.replace(tmp, target)
+    atomic.write_text(target, "".join(p + "\n" for p in paths))
     return target
 
 

@@ -26,6 +26,7 @@ import shutil
 import sys
 from dataclasses import asdict, dataclass, field
 
+from corpus import atomic
 from pipelines import executors
 from pipelines.funnel import list_folder, print_funnel, write_funnel
 
@@ -364,10 +365,8 @@ def run(cfg: FinewebConfig):
     """Run every stage (each waits for the one before it) and return the funnel."""
     check_rerun(cfg)
     os.makedirs(cfg.output, exist_ok=True)
-    tmp = cfg.path(f"config.json.{os.getpid()}.tmp")  # array tasks write it at once: temp name, then rename
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(asdict(cfg), f, indent=2, default=str)
-    os.replace(tmp, cfg.path("config.json"))
+    # array tasks write it at once: each its own temporary name, then the rename
+    atomic.write_text(cfg.path("config.json"), json.dumps(asdict(cfg), indent=2, default=str))
     # 9b is cheap and returns at once when its shards match the config: always let it check, so that a rerun
     # with another --shard-tokens re-merges instead of being skipped as "completed"
     shutil.rmtree(cfg.path("logs", "D_token_shards", "completions"), ignore_errors=True)

@@ -15,6 +15,8 @@ import json
 import os
 import sys
 
+from corpus import atomic
+
 REASON_PREFIXES = ("dropped_", "skipped_", "file_", "pii_", "dedup_")
 
 
@@ -66,10 +68,7 @@ def read_funnel(output: str) -> dict:
 
 def write_funnel(output: str) -> dict:
     funnel = read_funnel(output)
-    tmp = os.path.join(output, "stats.json.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(funnel, f, indent=2, ensure_ascii=False)
-    os.replace(tmp, os.path.join(output, "stats.json"))
+    atomic.write_text(os.path.join(output, "stats.json"), json.dumps(funnel, indent=2, ensure_ascii=False))
     return funnel
 
 

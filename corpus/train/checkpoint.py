@@ -8,6 +8,8 @@ import random
 import numpy as np
 import torch
 
+from corpus.atomic import atomic_open
+
 PATTERN = "ckpt_{step:07d}.pt"
 
 
@@ -35,12 +37,8 @@ def set_rng_state(state: dict) -> None:
 
 def save(path: str, state: dict) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
+    with atomic_open(path, fsync=True) as f:
         torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def load(path: str, map_location="cpu") -> dict:
