@@ -153,10 +153,24 @@ def chain(executor) -> list:
     return out[::-1]
 
 
+def blocks(opts: ExecutorOptions) -> bool:
+    """Whether run_and_wait returns only after every task has finished: local and Ray runs do, Slurm runs only
+    with --wait (otherwise it returns once the array jobs are submitted)."""
+    return opts.kind != "slurm" or opts.wait
+
+
 def run_and_wait(opts: ExecutorOptions, executor, timeout_s: float | None = None, poll_s: float = 2.0):
-    """Run the chain ending in `executor`; for Slurm with opts.wait, block until its jobs leave the queue,
-    then raise if a task of any stage did not complete."""
+    """Run the chain ending in `executor`; for Slurm with opts.wait, block until its jobs leave the queue.
+    Slurm with --wait and Ray raise if a task of any stage did not complete (datatrove's Ray executor only
+    logs a task that failed after its retries)."""
     stages = chain(executor)
+    if opts.kind == "ray":
+        # one stage at a time: datatrove's Ray executor would wait for a dependency with a failed task forever,
+        # polling every 2 minutes, instead of failing
+        for ex in stages:
+            ex.run()
+            check_complete([ex])
+        return None
     result = executor.run()
     if opts.kind == "slurm" and opts.wait:
         wait_for_jobs([s.job_name for s in stages], timeout_s=timeout_s, poll_s=poll_s)
@@ -183,7 +197,8 @@ def check_complete(stages: list) -> None:
         missing = ex.get_incomplete_ranks(skip_completed=True)
         if missing:
             logs = ex.logging_dir.resolve_paths("logs")
-            raise RuntimeError(f"{getattr(ex, 'job_name', 'stage')}: {len(missing)} of {ex.world_size} tasks did "
+            name = getattr(ex, "job_name", None) or os.path.basename(ex.logging_dir.path.rstrip("/"))
+            raise RuntimeError(f"{name}: {len(missing)} of {ex.world_size} tasks did "
                                f"not complete (ranks {missing[:10]}...); read {logs}/task_<rank>.log, fix the "
                                "cause, then rerun the same command: only those tasks run again")
 

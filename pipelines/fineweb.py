@@ -374,7 +374,7 @@ def run(cfg: FinewebConfig):
                          world=cfg.world)
     if cfg.stage == "filter":
         return None
-    if cfg.executor.kind != "local" and not cfg.executor.wait:
+    if not executors.blocks(cfg.executor):
         print(f"submitted; when the jobs finish, `python -m pipelines.funnel {cfg.output}` prints the funnel")
         return None
     return write_funnel(cfg.output)

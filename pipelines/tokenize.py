@@ -168,7 +168,7 @@ def main(argv=None) -> int:
     os.makedirs(cfg.out, exist_ok=True)
     print(json.dumps(asdict(cfg), default=str), file=sys.stderr)
     executors.run_and_wait(cfg.executor, build(cfg))
-    if cfg.executor.kind == "local":
+    if executors.blocks(cfg.executor):
         return check(cfg.out)
     print(
         f"submitted; when the jobs finish, `python -m pipelines.tokenize --check {cfg.out}` validates the shards"
