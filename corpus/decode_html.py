@@ -6,8 +6,11 @@ adapted to crawled pages whose declarations are often wrong):
 2. the HTTP `Content-Type` charset, 3. a `<meta charset>` / `http-equiv` in the first 4 KB: each accepted
    only if the bytes decode with (almost) no errors under it, else the next source is tried;
 4. UTF-8 (≤ 3 bad bytes or 0.1 %, and more good multi-byte characters than bad ones);
-5. faust-cchardet when it is sure (≥ 0.9), else `guess_single_byte_or_cjk` (cchardet misses short CJK or
-   Cyrillic phrases in English pages), else cchardet's guess (≥ 0.5); 6. windows-1252, which never fails.
+5. windows-1252 when the bytes ≥ 0x80 stand alone or in pairs (accents in Western text: cchardet is often
+   sure of IBM852 or ISO-8859-10 for "naïve café" in an English page);
+6. faust-cchardet when it is sure (≥ 0.9), else `guess_single_byte_or_cjk` (cchardet misses short CJK or
+   Cyrillic phrases in English pages; it ranks the decodings by script and plausibility), else cchardet's
+   guess (≥ 0.5); 7. windows-1252, which never fails.
 Labels are mapped as browsers map them (WHATWG encoding table): latin-1/ascii → windows-1252, GBK/GB2312 →
 GB18030, Shift_JIS → cp932. A windows-1252-family declaration is weak (servers send `iso-8859-1` by default):
 bytes that are UTF-8, or only make sense as CJK/Cyrillic, override it (as Chromium and Firefox do).
@@ -199,6 +202,11 @@ def decode_html(payload: bytes, content_type_header: str | None = None) -> tuple
 def _detect(payload: bytes) -> tuple[str, str]:
     import cchardet  # faust-cchardet: ~100× faster than chardet
 
+    if _western(payload):
+        # isolated bytes ≥ 0x80 in a page: accents in Western text, windows-1252 as in browsers of Western
+        # locales. cchardet is often "sure" of another single-byte charset for a few accents in English
+        # (naïve café → IBM852, señor → ISO-8859-10).
+        return payload.decode("cp1252", errors="replace"), "cp1252"
     found = cchardet.detect(payload)
     guess, confidence = normalize_charset(found.get("encoding")), found.get("confidence") or 0.0
     if guess == "utf-8" or confidence < SURE_CCHARDET_CONFIDENCE:
@@ -222,10 +230,14 @@ _NON_ASCII_TEXT = re.compile(r"[^\x00-\x7f]+")
 _PUNCT = r"\u00a0\u00ab\u00bb\u2010-\u2027"  # nbsp, «», dashes, ‘’“”, …
 _CJK = rf"\u3000-\u303f\u4e00-\u9fff\uff01-\uff60\uffe0-\uffef{_PUNCT}"  # not half-width katakana
 _KANA = re.compile("[\u3040-\u30ff]")  # Japanese text always has kana; GBK bytes read as cp932 give none
+_CYRILLIC = re.compile(f"[\u0400-\u04ff\u2116{_PUNCT}]")
 _SCRIPTS = {  # codec → the characters its real text is made of (beyond ASCII); order breaks ties
     "cp932": re.compile(f"[\u3040-\u30ff{_CJK}]"),
     "gb18030": re.compile(f"[{_CJK}]"),
-    "cp1251": re.compile(f"[\u0400-\u04ff\u2116{_PUNCT}]"),
+    "cp1251": _CYRILLIC,
+    "koi8_r": _CYRILLIC,
+    "euc_jp": re.compile(f"[\u3040-\u30ff{_CJK}]"),
+    "big5hkscs": re.compile(f"[{_CJK}]"),
     "cp949": re.compile(f"[\uac00-\ud7af{_CJK}]"),
     "cp1253": re.compile(f"[\u0370-\u03ff{_PUNCT}]"),
     "cp1256": re.compile(f"[\u0600-\u06ff{_PUNCT}]"),
@@ -238,25 +250,91 @@ MIN_MEAN_RUN = (
 )
 
 
+def _western(payload: bytes) -> bool:
+    runs = _NON_ASCII_RUN.findall(payload)
+    return not runs or sum(map(len, runs)) / len(runs) < MIN_MEAN_RUN
+
+
+# Where a charset keeps its everyday characters, for telling apart decodings that are all in-script: GB2312
+# level-1 hanzi (lead bytes 0xB0-0xD7), Big5 frequent characters (0xA4-0xC6), JIS level-1 kanji (Shift_JIS
+# 0x88-0x98, EUC-JP 0xB0-0xCF); each with its rows of symbols, kana and punctuation.
+_COMMON_LEADS = {
+    "gb18030": ("gb2312", (range(0xA1, 0xAA), range(0xB0, 0xD8))),
+    "big5hkscs": ("big5", (range(0xA1, 0xC7),)),
+    "cp932": ("cp932", (range(0x81, 0x85), range(0x88, 0x99))),
+    "euc_jp": ("euc_jp", (range(0xA1, 0xA6), range(0xB0, 0xD0))),
+}
+_ALPHABETIC = ("cp1251", "koi8_r", "cp1253", "cp1255", "cp1256")  # words separated by spaces, no Latin inside
+_GLUED = re.compile(r"[A-Za-z][^\x00-\x7f]|[^\x00-\x7f][A-Za-z]")  # "Dvoшбk": a non-Latin letter in a Latin word
+_WORD = re.compile(r"[^\W\d_]+")
+MIN_PLAUSIBILITY = 0.5
+
+
+def _common_cjk(chars: str, codec: str) -> float:
+    base, leads = _COMMON_LEADS[codec]
+
+    def common(c: str) -> bool:
+        try:
+            lead = c.encode(base)[0]
+        except UnicodeEncodeError:
+            return False
+        return any(lead in r for r in leads)
+
+    return sum(map(common, chars)) / len(chars)
+
+
+def _plausibility(text: str, codec: str) -> float:
+    """How much a decoding looks like real text of its script, 0..1: everyday CJK characters (random byte pairs
+    read as GBK give rare ones); for alphabets, words that do not mix in Latin letters ("Dvořák" in
+    windows-1250 read as windows-1251 gives "Dvoшбk") and are lower case or capitalised (KOI8-R read as
+    windows-1251, or the reverse, comes out with its case inverted)."""
+    runs = _NON_ASCII_TEXT.findall(text)
+    chars = "".join(runs)
+    if not chars:
+        return 0.0
+    if codec in _COMMON_LEADS:
+        return _common_cjk(chars, codec)
+    if codec not in _ALPHABETIC:
+        return 1.0
+    glued = len(_GLUED.findall(text)) / len(runs)
+    words = [w for w in _WORD.findall(text) if not w.isascii()]
+    cased = sum(_case_score(w) for w in words) / max(1, len(words))
+    return max(0.0, cased - glued)
+
+
+def _case_score(word: str) -> float:
+    """1 for "москва" or "Москва" (and caseless scripts), 0.5 for "МВД", 0 for "мОСКВА" (case inverted)."""
+    if word.islower() or not word.isupper() and word[0].isupper() and word[1:].islower():
+        return 1.0
+    if word.isupper():
+        return 0.5
+    return 0.0 if any(c.isupper() or c.islower() for c in word) else 1.0
+
+
 def guess_single_byte_or_cjk(payload: bytes) -> str | None:
     """A charset for bytes that are not UTF-8, from how they decode; None for Western text (use windows-1252).
 
     Western text has isolated bytes ≥ 0x80 (one accented letter); CJK and Cyrillic text has runs of them. For
-    runs, the codec whose strict decoding gives the most characters of its own script (≥ 90 %) wins.
+    runs, the codecs whose strict decoding gives ≥ 90 % characters of their own script are candidates, and the
+    one whose characters are the most everyday ones (`_plausibility`) wins: "Москва" in windows-1251 is also
+    three valid GBK characters, but rare ones.
     """
-    runs = _NON_ASCII_RUN.findall(payload)
-    if not runs or sum(map(len, runs)) / len(runs) < MIN_MEAN_RUN:
+    if _western(payload):
         return None
-    best, best_score = None, 0.0
+    best, best_score = None, (0.0, 0.0)
     for codec, script in _SCRIPTS.items():
         try:  # the whole payload: CJK trail bytes can be ASCII (Shift_JIS 0x40-0x7e), runs may split a char
             text = payload.decode(codec)
         except UnicodeDecodeError:
             continue
         non_ascii = _NON_ASCII_TEXT.findall(text)
-        if codec == "cp932" and not _KANA.search("".join(non_ascii)):
+        if codec in ("cp932", "euc_jp") and not _KANA.search("".join(non_ascii)):
             continue
-        score = len(script.findall("".join(non_ascii))) / max(1, sum(map(len, non_ascii)))
-        if score > best_score:  # strictly: on a tie the earlier (more common) codec stays
+        in_script = len(script.findall("".join(non_ascii))) / max(1, sum(map(len, non_ascii)))
+        if in_script < MIN_SCRIPT_FRACTION:
+            continue
+        score = (_plausibility(text, codec), in_script)
+        # strictly greater: on a tie the earlier (more common) codec stays
+        if score[0] >= MIN_PLAUSIBILITY and score > best_score:
             best, best_score = codec, score
-    return best if best_score >= MIN_SCRIPT_FRACTION else None
+    return best

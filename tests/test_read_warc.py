@@ -325,6 +325,23 @@ def test_charset_cases(snippet, encoding, content_type, meta):
     assert snippet in text and prose in text
 
 
+@pytest.mark.parametrize("snippet, encoding", [
+    ("naïve café", "cp1252"), ("señor", "cp1252"),  # cchardet was sure of IBM852 / ISO-8859-10 here
+    ("Москва", "cp1251"), ("Привет, мир", "cp1251"),  # also valid GBK / Hebrew bytes
+    ("Москва", "koi8-r"), ("Καλημέρα", "cp1253"), ("مرحبا بالعالم", "cp1256"),
+    ("欢迎来到北京", "gbk"), ("東京駅はこちらです", "shift_jis")])
+@pytest.mark.parametrize("content_type", ["text/html", "text/html; charset=iso-8859-1"])
+def test_undeclared_charset_of_a_short_phrase_in_an_english_page(snippet, encoding, content_type):
+    """Six English paragraphs, one with the phrase, no declaration (or the servers' default latin-1): the bytes
+    alone must give the phrase back."""
+    prose = ("The council met on Tuesday to discuss the new budget for the coming year. Officials said the plan "
+             "would fund schools, roads and the local library. ")
+    body = "".join(f"<p>{prose}{' ' + snippet if i == 0 else ''}</p>" for i in range(6))
+    text, _ = decode_html(f"<html><head><title>News</title></head><body>{body}</body></html>".encode(encoding),
+                          content_type)
+    assert snippet in text
+
+
 def test_utf8_with_a_few_invalid_bytes_stays_utf8():
     payload = "<p>Ærø is an island. Ærøskøbing is its town.</p>".encode() + b"\x80 x \xff y \xe2\x82 z"
     for header in ("text/html; charset=utf-8", "text/html", "text/html; charset=latin-1"):
