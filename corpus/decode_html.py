@@ -58,6 +58,8 @@ _MAGIC = (b"%PDF-", b"\x89PNG", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"PK\x03\
 _CONTROL = bytes(b for b in range(32) if b not in (9, 10, 12, 13, 27))
 MAX_CONTROL_FRACTION = 0.05
 MAX_INFLATED_BYTES = 8 << 20  # a stray gzip payload inflating past 8 MiB is not a page (zip-bomb guard)
+# An RSS/Atom/RDF feed, whatever the server called it: trafilatura would turn an Atom feed into one run-on text.
+_FEED = re.compile(rb"\s*(?:<\?xml[^>]{0,200}\?>\s*)?(?:<!--.{0,500}?-->\s*)*<(?:rss|feed|rdf:RDF)[\s>]", re.DOTALL)
 _HTML_HINT = re.compile(
     rb"<(!doctype\s+html|html|head|body|meta|title|div|p[\s>]|script|link|table)", re.IGNORECASE
 )
@@ -136,7 +138,19 @@ def payload_reason(payload: bytes, typed: bool) -> tuple[str, ...] | None:
         return "skipped_non_html", f"skipped_non_html_{sniffed}"
     if not typed and not looks_like_html(head):
         return "skipped_non_html", "skipped_non_html_untyped"
+    if _FEED.match(head) or head.lstrip()[:1] in (b"{", b"[") and _is_json(payload):
+        return "skipped_non_html", "skipped_non_html_text_format"
     return None
+
+
+def _is_json(payload: bytes) -> bool:
+    import json
+
+    try:
+        json.loads(payload)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+        return False
+    return True
 
 
 def _try(payload: bytes, codec: str | None) -> str | None:

@@ -1,11 +1,12 @@
 """Stage 1 (corpus/read_warc.py, corpus/decode_html.py): WARC response records → HTML Documents.
 
 Checks, on the sample WARCs in tests/data (their expected fates are in expected_fates.json) and on small WARCs
-built with warcio in tmp_path: one named skip reason per dropped record (non-HTML by type or by sniffing, HTTP
-status, record type, empty, undecodable); a truncated file keeps every record before the cut and logs the byte
-offset, at any cut point; a WARC gzip'd as one stream is read whole; an empty or missing file is counted and
-the task goes on; every charset case
-decodes; the library call, sharding by rank/world_size, and byte-identical regeneration of the sample WARCs.
+built with warcio in tmp_path: one named skip reason per dropped record (non-HTML by type or by sniffing, feeds
+and JSON served as HTML, HTTP status, record type, empty, undecodable); a truncated file keeps every record
+before the cut and logs the byte offset, at any cut point; a WARC gzip'd as one stream is read whole; an empty
+or missing file is counted and the task goes on; every charset case decodes, also short legacy-charset phrases
+without a declaration; the library call, sharding by rank/world_size, and byte-identical regeneration of the
+sample WARCs.
 
     pytest tests/test_read_warc.py -q
 """
@@ -166,6 +167,13 @@ PARENTS = (
         (dict(identified="text/html", body=bytes(range(256)) * 40), "skipped_non_html_binary"),
         (dict(headers=[("Content-Type", "application/json")], body=b'{"a": 1}'), "skipped_non_html_declared"),
         (dict(headers=[], body=b"just some plain text, no markup at all"), "skipped_non_html_untyped"),
+        # served as HTML, but a feed or JSON (with HTML in its strings): trafilatura would make text of them
+        (dict(identified="text/html", body=b'<?xml version="1.0"?>\n<feed xmlns="http://www.w3.org/2005/Atom">'
+              b"<entry><content>The council met.</content></entry></feed>"), "skipped_non_html_text_format"),
+        (dict(identified="text/html", body=b'<rss version="2.0"><channel><item>x</item></channel></rss>'),
+         "skipped_non_html_text_format"),
+        (dict(headers=[("Content-Type", "text/html")], body=b' {"body": "<p>The council met.</p>", "n": [1, 2]}'),
+         "skipped_non_html_text_format"),
         (
             dict(headers=[("Content-Type", "application/octet-stream")], body=b"plain"),
             "skipped_non_html_untyped",
