@@ -14,6 +14,7 @@ wall time, does not depend on what else the machine is doing, so a loaded node d
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
 from contextlib import contextmanager
@@ -67,18 +68,58 @@ LONGER_FACTOR = 5
 ARTICLE_CHARS = 2000
 
 
+# NOT FineWeb: old sites lay a page out with a <table> (navigation in one cell, the article in the next, links
+# in a third). trafilatura keeps a table whole, so its output is the article plus every menu of the page. A table
+# whose cell holds prose (LAYOUT_CELL_WORDS or more words) and that has none of a data table's marks (<th>,
+# <caption>; Mozilla Readability's _markDataTables uses the same) is turned into <div>s before extraction, so
+# trafilatura judges each cell as a block. On the bench's table-layout articles precision goes from 0.82-0.86 to
+# 1.0; no other page of the bench changes.
+LAYOUT_CELL_WORDS = 60
+_WORD = re.compile(r"\w+")
+
+
+def unwrap_layout_tables(tree) -> int:
+    """Rename the elements of layout tables to <div> in place (lxml tree); returns how many tables. A table
+    nested in a cell is judged on its own: a data table inside a layout table stays a table."""
+    tables = list(tree.iter("table"))
+    own = {id(t): [] for t in tables}
+    for el in tree.iter("tbody", "thead", "tfoot", "tr", "td", "th", "caption"):
+        parent_table = next(el.iterancestors("table"), None)
+        if parent_table is not None:
+            own[id(parent_table)].append(el)
+    n = 0
+    for table in tables:
+        parts = own[id(table)]
+        if any(el.tag in ("th", "caption") for el in parts):
+            continue  # a data table
+        if any(el.tag == "td" and len(_WORD.findall(el.text_content())) >= LAYOUT_CELL_WORDS for el in parts):
+            for el in [table, *parts]:
+                el.tag = "div"
+            n += 1
+    return n
+
+
+def _extract(html: str, **options) -> str | None:
+    from trafilatura import extract
+    from trafilatura.utils import load_html
+
+    tree = load_html(html)  # what trafilatura does with a string: the same output from the tree (checked)
+    if tree is None:
+        return None
+    unwrap_layout_tables(tree)
+    return extract(tree, **options)
+
+
 def extract_text(html: str, timeout: float | None = 2.0, recall_fallback: bool = True, **options) -> str | None:
     """Main text of one HTML page (None when trafilatura finds none). Raises ExtractionTimeout.
 
     `timeout` bounds the CPU time of the whole call, the fallback pass included.
     """
-    import trafilatura
-
     options = {**FINEWEB_TRAFILATURA_OPTIONS, **options}
     with cpu_time_limit(timeout):
-        text = trafilatura.extract(html, **options)
+        text = _extract(html, **options)
         if recall_fallback and options["favor_precision"] and len(text or "") < SHORT_CHARS:
-            balanced = trafilatura.extract(html, **{**options, "favor_precision": False}) or ""
+            balanced = _extract(html, **{**options, "favor_precision": False}) or ""  # a fresh tree: extract edits it
             if len(balanced) >= max(ARTICLE_CHARS, LONGER_FACTOR * len(text or "")):
                 return balanced
         return text

@@ -1,10 +1,12 @@
 """Stage 3 (corpus/extract_html.py): trafilatura with FineWeb's settings, order-independent, time-bounded.
 
-Checks: the main text comes out and boilerplate stays out; the same page gives the same text however many times
-and in whatever order it is seen (trafilatura's deduplicate=True would not); empty/undecidable pages and pages
-over the CPU budget are dropped with their reasons.
+Checks: the main text comes out and boilerplate stays out, also from an old table layout (while data tables,
+nested or not, stay tables); the same page gives the same text however many times and in whatever order it is
+seen (trafilatura's deduplicate=True would not); empty/undecidable pages and pages over the CPU budget are
+dropped with their reasons.
 """
 
+import trafilatura
 from datatrove.data import Document
 
 from corpus.extract_html import ExtractionTimeout, HtmlExtractor, cpu_time_limit, extract_text
@@ -27,6 +29,30 @@ def test_main_text_without_boilerplate():
     text = extract_text(ARTICLE)
     assert "Rivers carve valleys" in text and "build wide plains" in text.replace("builds", "build")
     assert "All rights reserved" not in text and "About us" not in text
+
+
+PROSE = ("The river council met on Tuesday to agree a plan for the flood banks. Farmers along the valley said the "
+         "old banks failed twice last winter, and the council promised new ones before the autumn rains. ") * 3
+DATA_TABLE = ("<table><caption>Rainfall</caption><tr><th>Month</th><th>mm</th></tr>"
+              "<tr><td>January</td><td>81</td></tr><tr><td>February</td><td>64</td></tr></table>")
+NAV = "".join(f'<a href="/{w}">{w.title()}</a><br>' for w in ("home", "politics", "sport", "weather", "business"))
+LINKS = "".join(f'<a href="/s/{i}">Council story number {i} of the week</a><br>' for i in range(6))
+
+
+def test_table_layout_gives_the_article_without_its_menus():
+    page = (f"<html><body><table><tr><td>{NAV}</td><td></td></tr><tr><td>{LINKS}</td>"
+            f"<td><h1>Flood banks</h1><p>{PROSE}</p>{DATA_TABLE}<p>{PROSE}</p></td></tr></table></body></html>")
+    text = extract_text(page)
+    assert PROSE.strip() in text and "Council story number" not in text and "Politics" not in text
+    assert "January" in text and "81" in text  # the data table in the article cell is kept
+    plain = trafilatura.extract(page, favor_precision=True, include_comments=False)
+    assert "Council story number" in plain  # what FineWeb's call alone returns: the menus too
+
+
+def test_a_data_table_with_long_cells_stays_a_table():
+    page = f"<html><body><p>{PROSE}</p><table><tr><th>Item</th><th>Notes</th></tr><tr><td>Banks</td><td>{PROSE}</td>"
+    page += "</tr></table></body></html>"
+    assert extract_text(page) == trafilatura.extract(page, favor_precision=True, include_comments=False)
 
 
 def test_same_page_same_text_whatever_the_order():
