@@ -99,34 +99,99 @@ def unwrap_layout_tables(tree) -> int:
     return n
 
 
-def _extract(html: str, **options) -> str | None:
+def _norm(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def headings(tree) -> set[str]:
+    """The page's <title> and first <h1>, whitespace-collapsed and case-folded."""
+    found = {_norm(tree.findtext(".//title") or "")}
+    h1 = next(tree.iter("h1"), None)
+    if h1 is not None:
+        found.add(_norm(h1.text_content()))
+    return found - {""}
+
+
+def headline_of(text: str, heads: set[str]) -> str | None:
+    """The first line of `text` when it is the page's headline: its <title> or first <h1>, or the start of a
+    title such as "Headline | Site" (at least half of it); None otherwise, and for a text of one line."""
+    first, sep, rest = text.partition("\n")
+    line = _norm(first)
+    if sep and rest.strip() and line and any(h == line or h.startswith(line) and 2 * len(line) >= len(h)
+                                             for h in heads):
+        return first
+    return None
+
+
+def _extract(html: str, **options) -> tuple[str | None, str | None]:
     from trafilatura import extract
     from trafilatura.utils import load_html
 
     tree = load_html(html)  # what trafilatura does with a string: the same output from the tree (checked)
     if tree is None:
-        return None
+        return None, None
+    heads = headings(tree)  # before extract(), which edits the tree
     unwrap_layout_tables(tree)
-    return extract(tree, **options)
+    text = extract(tree, **options)
+    return text, headline_of(text, heads) if text else None
 
 
-def extract_text(html: str, timeout: float | None = 2.0, recall_fallback: bool = True, **options) -> str | None:
-    """Main text of one HTML page (None when trafilatura finds none). Raises ExtractionTimeout.
-
-    `timeout` bounds the CPU time of the whole call, the fallback pass included.
-    """
+def extract_main(html: str, timeout: float | None = 2.0, recall_fallback: bool = True,
+                 **options) -> tuple[str | None, str | None]:
+    """(main text, its headline line or None) of one HTML page; the text is None when trafilatura finds none.
+    Raises ExtractionTimeout. `timeout` bounds the CPU time of the whole call, the fallback pass included."""
     options = {**FINEWEB_TRAFILATURA_OPTIONS, **options}
     with cpu_time_limit(timeout):
-        text = _extract(html, **options)
-        if recall_fallback and options["favor_precision"] and len(text or "") < SHORT_CHARS:
-            balanced = _extract(html, **{**options, "favor_precision": False}) or ""  # a fresh tree: extract edits it
-            if len(balanced) >= max(ARTICLE_CHARS, LONGER_FACTOR * len(text or "")):
+        found = _extract(html, **options)
+        if recall_fallback and options["favor_precision"] and len(found[0] or "") < SHORT_CHARS:
+            # a fresh tree: extract() edits the one it is given
+            balanced = _extract(html, **{**options, "favor_precision": False})
+            if len(balanced[0] or "") >= max(ARTICLE_CHARS, LONGER_FACTOR * len(found[0] or "")):
                 return balanced
-        return text
+        return found
+
+
+def extract_text(html: str, timeout: float | None = 2.0, recall_fallback: bool = True, keep_headline: bool = True,
+                 **options) -> str | None:
+    """Main text of one HTML page (None when trafilatura finds none); keep_headline=False cuts a first line that
+    repeats the page's title (see DropHeadline). Raises ExtractionTimeout."""
+    text, headline = extract_main(html, timeout, recall_fallback, **options)
+    return text if keep_headline or headline is None else cut_headline(text, headline)
+
+
+def cut_headline(text: str, headline: str) -> str:
+    return text[len(headline):].lstrip("\n") if text.startswith(headline + "\n") else text
+
+
+class DropHeadline(PipelineStep):
+    """3b, run last before the Parquet: cut the first line of the text when stage 3 found it to be the page's
+    headline (`metadata["headline"]`). NOT FineWeb, whose text starts with the headline; the main text of
+    article-extraction benchmarks (ScrapingHub's articleBody, trafilatura's evaluation, this project's bench)
+    leaves it out, as the page's title. Every filter before it (language, quality, dedup, PII) has seen the
+    page with its headline, as in FineWeb, so only the output text changes. keep=True only removes the marker.
+    """
+
+    name = "3b drop headline"
+    type = "✂️ - FORMAT"
+
+    def __init__(self, keep: bool = False):
+        super().__init__()
+        self.keep = keep
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        for doc in data:
+            headline = doc.metadata.pop("headline", None)
+            if headline and not self.keep:
+                text = cut_headline(doc.text, headline)
+                if text != doc.text:
+                    doc.text = text
+                    self.stat_update("headline_dropped")
+            yield doc
 
 
 class HtmlExtractor(PipelineStep):
-    """Replace `doc.text` (HTML) with its main text. Drop reasons: `extract_empty`, `extract_timeout`,
+    """Replace `doc.text` (HTML) with its main text, and set `metadata["headline"]` when its first line is the
+    page's headline (the text keeps it, as FineWeb's does). Drop reasons: `extract_empty`, `extract_timeout`,
     `extract_error` (trafilatura raised: logged once per task with the document id).
 
     Args:
@@ -163,7 +228,7 @@ class HtmlExtractor(PipelineStep):
                 self.stat_update("total")
                 with self.track_time():
                     try:
-                        text = extract_text(doc.text, self.timeout, self.recall_fallback, **self.options)
+                        text, headline = extract_main(doc.text, self.timeout, self.recall_fallback, **self.options)
                     except ExtractionTimeout:
                         logger.warning(f"extraction took more than {self.timeout}s of CPU: dropped {doc.id}")
                         self._reject(doc, "extract_timeout", writer, rank)
@@ -178,6 +243,8 @@ class HtmlExtractor(PipelineStep):
                     self._reject(doc, "extract_empty", writer, rank)
                     continue
                 doc.text = text
+                if headline is not None:
+                    doc.metadata["headline"] = headline  # cut by DropHeadline after the filters (NOT FineWeb)
                 self.stat_update("forwarded")
                 self.update_doc_stats(doc)
                 yield doc

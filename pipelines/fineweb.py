@@ -43,6 +43,7 @@ class FinewebConfig:
     lang_threshold: float = 0.65
     lid_model: str | None = None
     extract_timeout: float | None = 2.0
+    keep_headline: bool = False
     quality_parity: bool = False
     keep_rejected: bool = False
     dedup: bool = True
@@ -84,7 +85,7 @@ def rejected(cfg: FinewebConfig, folder: str):
 
 def recipe(cfg: FinewebConfig) -> list[tuple[str, list, int]]:
     """The pipeline: (stage name, datatrove steps, tasks) in run order (names sort in run order too)."""
-    from corpus.extract_html import HtmlExtractor
+    from corpus.extract_html import DropHeadline, HtmlExtractor
     from corpus.filter_language import LanguageFilter
     from corpus.filter_url import UrlBlocklistFilter
     from corpus.read_warc import WarcReader
@@ -105,6 +106,7 @@ def recipe(cfg: FinewebConfig) -> list[tuple[str, list, int]]:
         IntermediateReader(cfg.path("work", "filtered")),
         *minhash_filter(cfg),  # 6d drop near-duplicates
         *pii_steps(cfg),  # 7 PII
+        DropHeadline(keep=cfg.keep_headline),  # 3b the headline line out of the text (NOT FineWeb)
         count_tokens_step(cfg.tokenizer, cfg.path("work", "tokens") if cfg.tokens else None),  # 9a tokens
         ParquetShardWriter(cfg.path("data"), score_columns=score_columns()),  # 8 Parquet
     ]
@@ -284,6 +286,9 @@ def parse_args(argv=None) -> FinewebConfig:
                           "tokens, duplicated-line chars <= 0.01) instead of our documented fixes")
     flt.add_argument("--extract-timeout", type=float, default=2.0,
                      help="CPU seconds allowed to trafilatura per page (0 = no limit)")
+    flt.add_argument("--keep-headline", action="store_true",
+                     help="keep a first line that repeats the page's <title>/<h1> in the text, as FineWeb does "
+                          "(default: drop it, as article-extraction benchmarks define the main text)")
     ded = p.add_argument_group("dedup (stage 6)")
     ded.add_argument("--dedup", action=argparse.BooleanOptionalAction, default=True,
                      help="MinHash near-duplicate removal (FineWeb: per dump)")
@@ -320,7 +325,8 @@ def parse_args(argv=None) -> FinewebConfig:
         warcs=tuple(warcs), output=args.output, dump=dump,
         languages=None if args.all_languages else tuple(args.lang or ["en"]),
         lang_threshold=args.lang_threshold, lid_model=args.lid_model,
-        extract_timeout=args.extract_timeout or None, quality_parity=args.quality_parity,
+        extract_timeout=args.extract_timeout or None, keep_headline=args.keep_headline,
+        quality_parity=args.quality_parity,
         keep_rejected=args.keep_rejected,
         dedup=args.dedup, minhash_bands=args.minhash_bands, minhash_rows=args.minhash_rows,
         minhash_ngram=args.minhash_ngram, pii=args.pii,

@@ -1,7 +1,8 @@
 """Stage 3 (corpus/extract_html.py): trafilatura with FineWeb's settings, order-independent, time-bounded.
 
 Checks: the main text comes out and boilerplate stays out, also from an old table layout (while data tables,
-nested or not, stay tables); the same page gives the same text however many times and in whatever order it is
+nested or not, stay tables); the headline line is found, stays in the text through the filters and is cut by
+DropHeadline unless kept; the same page gives the same text however many times and in whatever order it is
 seen (trafilatura's deduplicate=True would not); empty/undecidable pages and pages over the CPU budget are
 dropped with their reasons.
 """
@@ -9,7 +10,14 @@ dropped with their reasons.
 import trafilatura
 from datatrove.data import Document
 
-from corpus.extract_html import ExtractionTimeout, HtmlExtractor, cpu_time_limit, extract_text
+from corpus.extract_html import (
+    DropHeadline,
+    ExtractionTimeout,
+    HtmlExtractor,
+    cpu_time_limit,
+    extract_main,
+    extract_text,
+)
 
 ARTICLE = """<html><head><title>Rivers</title></head><body>
 <nav><a href="/">Home</a> | <a href="/news">News</a> | <a href="/about">About us</a></nav>
@@ -53,6 +61,24 @@ def test_a_data_table_with_long_cells_stays_a_table():
     page = f"<html><body><p>{PROSE}</p><table><tr><th>Item</th><th>Notes</th></tr><tr><td>Banks</td><td>{PROSE}</td>"
     page += "</tr></table></body></html>"
     assert extract_text(page) == trafilatura.extract(page, favor_precision=True, include_comments=False)
+
+
+def test_headline_is_marked_and_cut_only_by_drop_headline():
+    page = ARTICLE.replace("<title>Rivers</title>", "<title>How rivers shape valleys | Example News</title>")
+    text, headline = extract_main(page)
+    assert headline == "How rivers shape valleys" and text.startswith(headline + "\n")  # FineWeb's text
+    assert extract_text(page, keep_headline=False).startswith("Rivers carve valleys")
+    assert extract_main(ARTICLE)[1] == "How rivers shape valleys"  # the first <h1> alone is a headline too
+    other = ARTICLE.replace("<h1>How rivers shape valleys</h1>", "<h2>Valleys and rivers</h2>")
+    assert extract_main(other)[1] is None  # not the title: not a headline
+    one_line = "<html><head><title>Rivers</title></head><body><article><p>Rivers</p></article></body></html>"
+    assert extract_main(one_line)[1] is None  # a text is never emptied
+    docs = run(HtmlExtractor(), [Document(text=page, id="a")])
+    assert docs[0].text == text and docs[0].metadata["headline"] == headline
+    cut, kept = (run(DropHeadline(keep=k), [Document(text=text, id="a", metadata={"headline": headline})])[0]
+                 for k in (False, True))
+    assert cut.text.startswith("Rivers carve valleys") and kept.text == text
+    assert "headline" not in cut.metadata and "headline" not in kept.metadata  # never written as a column
 
 
 def test_same_page_same_text_whatever_the_order():
