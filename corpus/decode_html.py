@@ -244,14 +244,15 @@ _NON_ASCII_TEXT = re.compile(r"[^\x00-\x7f]+")
 _PUNCT = r"\u00a0\u00ab\u00bb\u2010-\u2027"  # nbsp, «», dashes, ‘’“”, …
 _CJK = rf"\u3000-\u303f\u4e00-\u9fff\uff01-\uff60\uffe0-\uffef{_PUNCT}"  # not half-width katakana
 _KANA = re.compile("[\u3040-\u30ff]")  # Japanese text always has kana; GBK bytes read as cp932 give none
+_JAPANESE, _HAN = re.compile(f"[\u3040-\u30ff{_CJK}]"), re.compile(f"[{_CJK}]")
 _CYRILLIC = re.compile(f"[\u0400-\u04ff\u2116{_PUNCT}]")
 _SCRIPTS = {  # codec → the characters its real text is made of (beyond ASCII); order breaks ties
-    "cp932": re.compile(f"[\u3040-\u30ff{_CJK}]"),
-    "gb18030": re.compile(f"[{_CJK}]"),
+    "cp932": _JAPANESE,
+    "gb18030": _HAN,
     "cp1251": _CYRILLIC,
     "koi8_r": _CYRILLIC,
-    "euc_jp": re.compile(f"[\u3040-\u30ff{_CJK}]"),
-    "big5hkscs": re.compile(f"[{_CJK}]"),
+    "euc_jp": _JAPANESE,
+    "big5hkscs": _HAN,
     "cp949": re.compile(f"[\uac00-\ud7af{_CJK}]"),
     "cp1253": re.compile(f"[\u0370-\u03ff{_PUNCT}]"),
     "cp1256": re.compile(f"[\u0600-\u06ff{_PUNCT}]"),
@@ -297,12 +298,11 @@ def _common_cjk(chars: str, codec: str) -> float:
     return sum(map(common, chars)) / len(chars)
 
 
-def _plausibility(text: str, codec: str) -> float:
+def _plausibility(text: str, runs: list[str], codec: str) -> float:
     """How much a decoding looks like real text of its script, 0..1: everyday CJK characters (random byte pairs
     read as GBK give rare ones); for alphabets, words that do not mix in Latin letters ("Dvořák" in
     windows-1250 read as windows-1251 gives "Dvoшбk") and are lower case or capitalised (KOI8-R read as
-    windows-1251, or the reverse, comes out with its case inverted)."""
-    runs = _NON_ASCII_TEXT.findall(text)
+    windows-1251, or the reverse, comes out with its case inverted). `runs`: the non-ASCII runs of `text`."""
     chars = "".join(runs)
     if not chars:
         return 0.0
@@ -342,12 +342,13 @@ def guess_single_byte_or_cjk(payload: bytes) -> str | None:
         except UnicodeDecodeError:
             continue
         non_ascii = _NON_ASCII_TEXT.findall(text)
-        if codec in ("cp932", "euc_jp") and not _KANA.search("".join(non_ascii)):
+        chars = "".join(non_ascii)
+        if codec in ("cp932", "euc_jp") and not _KANA.search(chars):
             continue
-        in_script = len(script.findall("".join(non_ascii))) / max(1, sum(map(len, non_ascii)))
+        in_script = len(script.findall(chars)) / max(1, len(chars))
         if in_script < MIN_SCRIPT_FRACTION:
             continue
-        score = (_plausibility(text, codec), in_script)
+        score = (_plausibility(text, non_ascii, codec), in_script)
         # strictly greater: on a tie the earlier (more common) codec stays
         if score[0] >= MIN_PLAUSIBILITY and score > best_score:
             best, best_score = codec, score
