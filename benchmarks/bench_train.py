@@ -39,6 +39,12 @@ CPU_SHAPE = {
 }  # a 124M step takes ~1 min on 2 cores
 
 
+def sync(dev) -> None:
+    """Wait for the device's queued work, so that a timer reads finished steps (a no-op on CPU)."""
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def manual_attention(self, x, cache=None):  # noqa: ARG001 - the KV cache is for sampling only
     """nanoGPT's pre-flash path: materialise the (T, T) scores, mask, softmax."""
     B, T, C = x.size()
@@ -71,7 +77,7 @@ def time_steps(shape: dict, B: int, dev, baseline: bool, compile_: bool, steps: 
     y = torch.randint(0, 50257, (B, T), device=dev)
     for i in range(warmup + steps):
         if i == warmup:
-            torch.cuda.synchronize() if dev.type == "cuda" else None
+            sync(dev)
             t0 = time.perf_counter()
         with device.autocast(dev, "float32" if baseline else "auto"):
             _, loss = fwd(x, y)
@@ -132,10 +138,10 @@ def sampling(args, dev) -> dict:
         gen = torch.Generator(device=dev).manual_seed(0)
         with device.autocast(dev):
             model.generate(prompt, 2, 1.0, 40, gen, use_cache=cache)  # warm-up
-            torch.cuda.synchronize() if dev.type == "cuda" else None
+            sync(dev)
             t0 = time.perf_counter()
             outs[name] = model.generate(prompt, new, 1.0, 40, gen.manual_seed(0), use_cache=cache)
-            torch.cuda.synchronize() if dev.type == "cuda" else None
+            sync(dev)
         rates[name] = new / (time.perf_counter() - t0)
     same = torch.equal(outs["re-run"], outs["kv cache"])
     print(f"sampling {new} tokens: re-run {rates['re-run']:,.1f} tok/s, kv cache {rates['kv cache']:,.1f} tok/s "
